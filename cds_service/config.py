@@ -1,0 +1,48 @@
+"""Configuration: defaults, then CDS_* environment variables, then a test dict (flaskr's layering)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULTS = {
+    "AUTH": "required",              # CDS_AUTH: required | off
+    "TRUSTED_ISSUERS": None,         # CDS_TRUSTED_ISSUERS: path of the issuer -> JWKS file
+    "PUBLIC_BASE_URL": None,         # CDS_PUBLIC_BASE_URL: base URL clients call (JWT aud behind a proxy)
+    "DATABASE_URL": None,            # CDS_DATABASE_URL: SQLAlchemy URL; None -> SQLite under var/
+    "PROFILE": "nass-2014",          # CDS_PROFILE: default payer profile of thresholds
+    "MAX_BODY_BYTES": 20_000_000,    # CDS_MAX_BODY_BYTES: larger request bodies get 413
+    "FHIR_CONNECT_TIMEOUT": 2.0,     # seconds
+    "FHIR_READ_TIMEOUT": 5.0,        # seconds
+    "FHIR_MAX_PAGES": 20,
+    "FHIR_MAX_BYTES": 20_000_000,
+    "FHIR_MAX_WORKERS": 8,
+    "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives
+}
+
+_INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS"}
+_FLOATS = {"FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for key in DEFAULTS:
+        value = environ.get(f"CDS_{key}")
+        if value is None or value == "":
+            continue
+        try:
+            config[key] = int(value) if key in _INTS else float(value) if key in _FLOATS else value
+        except ValueError as exc:
+            raise ConfigError(f"CDS_{key}={value!r} is not a number") from exc
+    config.update(overrides or {})
+    if config["AUTH"] not in ("required", "off"):
+        raise ConfigError(f"CDS_AUTH must be 'required' or 'off', not {config['AUTH']!r}")
+    if not config["DATABASE_URL"]:
+        var_dir = Path(config["VAR_DIR"]).resolve()
+        var_dir.mkdir(parents=True, exist_ok=True)
+        config["DATABASE_URL"] = f"sqlite:///{var_dir / 'spine-cds.sqlite3'}"
+    return config

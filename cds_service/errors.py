@@ -1,0 +1,53 @@
+"""Errors that carry their own HTTP status, rendered as JSON by one handler in app.py.
+
+Each error names the field (a JSON pointer-ish path) and the problem, so an integration
+engineer reading the 4xx body knows what to fix without our logs.
+"""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "exception"  # FHIR OperationOutcome issue-type
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_json(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        issue = {"severity": "error", "code": self.code, "diagnostics": self.message}
+        if self.field:
+            issue["expression"] = [self.field]
+        body["operationOutcome"] = {"resourceType": "OperationOutcome", "issue": [issue]}
+        return body
+
+
+class InvalidRequest(ServiceError):
+    """The body is not a valid CDS Hooks request for this service."""
+    status = 400
+    code = "invalid"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "not-supported"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "too-costly"
+
+
+class UnknownService(ServiceError):
+    status = 404
+    code = "not-found"
+
+
+class DataUnavailable(ServiceError):
+    """Data the rules need is neither prefetched nor fetchable (CDS Hooks 2.0: 412)."""
+    status = 412
+    code = "incomplete"

@@ -1,0 +1,53 @@
+"""The order-sign service: request -> chart -> facts -> findings -> cards."""
+from __future__ import annotations
+
+from datetime import date
+
+from cards.builder import CardContext, build_cards
+from criteria import engine
+from criteria.spec import load_profile, profile_ids
+from fhir_mappings.build import build_facts
+from fhir_mappings.chart import Chart
+from fhir_mappings.orders import MappingError, map_orders
+
+from .errors import InvalidRequest
+from .prefetch import hydrate, policies_from_templates
+
+PROFILE_EXTENSION = "spine-cds.profile"
+
+
+def choose_profile(request: dict, default: str) -> str:
+    requested = (request.get("extension") or {}).get(PROFILE_EXTENSION)
+    if requested is None:
+        return default
+    if requested not in profile_ids():
+        raise InvalidRequest(f"unknown profile {requested!r}; known: {', '.join(profile_ids())}",
+                             field=f"$.extension['{PROFILE_EXTENSION}']")
+    return requested
+
+
+def draft_resources(request: dict) -> list[dict]:
+    entries = request["context"]["draftOrders"].get("entry") or []
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def run(request: dict, service: dict, config: dict, fhir_client=None, today: date | None = None) -> dict:
+    profile = choose_profile(request, config["PROFILE"])
+    load_profile(profile)
+    context = request["context"]
+    drafts = draft_resources(request)
+    try:
+        orders = map_orders(drafts)
+    except MappingError as exc:
+        raise InvalidRequest(str(exc), field=exc.field) from None
+    if not any(order.procedures for order in orders):
+        return {"cards": [], "systemActions": []}   # not spine surgery: no cards, no chart fetched
+    token = (request.get("fhirAuthorization") or {}).get("access_token")
+    hydrated = hydrate(request.get("prefetch"), context, policies_from_templates(service.get("prefetch", {})),
+                       fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
+    chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today or date.today(),
+                        tuple(hydrated.failures.values()))
+    facts = build_facts(chart, orders)
+    findings = engine.evaluate(facts, profile)
+    ctx = CardContext(request["hookInstance"], context["patientId"], context.get("userId"))
+    return {"cards": build_cards(ctx, findings, facts.unavailable), "systemActions": []}

@@ -1,0 +1,57 @@
+"""Request validation against the JSON Schemas kept in cds_service/schemas/.
+
+The first error is reported with the JSON path of the offending field, so the 400 body
+tells the caller exactly what to fix.
+"""
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+import jsonschema
+
+from .errors import InvalidRequest
+
+
+@cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(resources.files(__package__).joinpath("schemas", name).read_text("utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    parts = ["$"]
+    for part in error.absolute_path:
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return "".join(parts)
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required")
+    if error.validator == "dependentRequired":
+        return "fhirAuthorization is present, so fhirServer is required"
+    if error.validator == "const":
+        return f"must be {error.validator_value!r}"
+    if error.validator == "oneOf" and error.absolute_path and error.absolute_path[0] == "prefetch":
+        return "a prefetch value must be a FHIR resource (an object with resourceType) or null"
+    return error.message if len(error.message) < 300 else error.message[:297] + "..."
+
+
+def validate(document: object, schema_name: str) -> None:
+    """Raise InvalidRequest naming the first invalid field (errors sorted by path for stable answers)."""
+    errors = sorted(_validator(schema_name).iter_errors(document), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        first = errors[0]
+        raise InvalidRequest(_message(first), field=_path(first))
+
+
+def validate_order_sign(document: object) -> None:
+    validate(document, "order_sign_request.schema.json")
+
+
+def validate_feedback(document: object) -> None:
+    validate(document, "feedback.schema.json")

@@ -1,0 +1,1 @@
+"""Step 2 of request -> chart -> facts -> findings -> cards: FHIR resources to criteria inputs."""

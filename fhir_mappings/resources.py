@@ -1,0 +1,109 @@
+"""Small typed readers over plain-dict FHIR resources: references, codings, texts, dates.
+
+The chart is read as dicts, never through fhir.resources models: validating a whole
+prefetch costs ~0.35 ms per resource and rejects real EHR data (deps.md section 1-2).
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterator
+
+from terminology.systems import UnknownCodeSystem, resolve_system
+
+from .dates import parse_date
+
+
+def reference(resource: dict) -> str:
+    return f"{resource.get('resourceType', 'Resource')}/{resource.get('id', '?')}"
+
+
+def _concepts(resource: dict, *fields: str) -> Iterator[dict]:
+    for field in fields:
+        value = resource.get(field)
+        if isinstance(value, dict):
+            yield value
+        elif isinstance(value, list):
+            yield from (v for v in value if isinstance(v, dict))
+
+
+def codings(resource: dict, *fields: str) -> Iterator[tuple[str | None, str]]:
+    """(canonical system or None, code) of every coding in the named CodeableConcept fields."""
+    for concept in _concepts(resource, *fields):
+        for coding in concept.get("coding") or ():
+            if not isinstance(coding, dict) or not isinstance(coding.get("code"), str):
+                continue
+            system = coding.get("system")
+            try:
+                system = resolve_system(system) if isinstance(system, str) else None
+            except UnknownCodeSystem:
+                system = system  # a local system: kept as sent, matches no value set
+            yield system, coding["code"].strip()
+
+
+def concept_texts(resource: dict, *fields: str) -> Iterator[str]:
+    for concept in _concepts(resource, *fields):
+        if isinstance(concept.get("text"), str):
+            yield concept["text"]
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+                yield coding["display"]
+
+
+def note_texts(resource: dict) -> Iterator[str]:
+    for note in resource.get("note") or ():
+        if isinstance(note, dict) and isinstance(note.get("text"), str):
+            yield note["text"]
+
+
+def narrative_texts(resource: dict) -> Iterator[str]:
+    """Free text a clinician wrote on the resource: notes, string values, report conclusions."""
+    yield from note_texts(resource)
+    for field in ("valueString", "conclusion", "performedString", "description"):
+        if isinstance(resource.get(field), str):
+            yield resource[field]
+    for component in resource.get("component") or ():
+        if isinstance(component, dict) and isinstance(component.get("valueString"), str):
+            yield component["valueString"]
+
+
+def _period(value) -> tuple[date | None, date | None]:
+    if not isinstance(value, dict):
+        return None, None
+    return parse_date(value.get("start")), parse_date(value.get("end"))
+
+
+def clinical_period(resource: dict) -> tuple[date | None, date | None]:
+    """When the thing happened (start, end); end equals start for a point in time."""
+    for field in ("performedDateTime", "effectiveDateTime", "onsetDateTime", "occurrenceDateTime"):
+        day = parse_date(resource.get(field))
+        if day:
+            return day, day
+    for field in ("performedPeriod", "effectivePeriod", "onsetPeriod", "occurrencePeriod"):
+        start, end = _period(resource.get(field))
+        if start or end:
+            return start or end, end or start
+    if resource.get("resourceType") == "MedicationRequest":
+        start = parse_date(resource.get("authoredOn"))
+        validity = (resource.get("dispenseRequest") or {}).get("validityPeriod")
+        v_start, v_end = _period(validity)
+        start = start or v_start
+        return start, v_end or start
+    for field in ("issued", "recordedDate", "authoredOn", "date"):
+        day = parse_date(resource.get(field))
+        if day:
+            return day, day
+    return None, None
+
+
+def is_refuted(resource: dict) -> bool:
+    """Entered in error, refuted, or not done: the resource asserts nothing."""
+    if resource.get("status") in ("entered-in-error", "not-done", "cancelled", "revoked"):
+        return True
+    for system, code in codings(resource, "verificationStatus"):
+        if code in ("refuted", "entered-in-error"):
+            return True
+    return False
+
+
+def is_inactive(resource: dict) -> bool:
+    return any(code in ("inactive", "resolved", "remission") for _, code in codings(resource, "clinicalStatus"))

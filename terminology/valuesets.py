@@ -1,0 +1,191 @@
+"""Runtime access to the curated value sets (codes and text phrases).
+
+Reads data/valuesets.json and the generated data/valuesets.expanded.json once; no ICD library
+is imported here, so code matching is a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from terminology.systems import ICD10CM, SNOMED, UnknownCodeSystem, resolve_system
+
+__all__ = [
+    "UnknownValueSet",
+    "ValueSet",
+    "ValueSetDataError",
+    "all_names",
+    "compile_phrases",
+    "find_text",
+    "get",
+    "match_coding",
+    "match_text",
+    "normalize_icd10cm",
+    "normalize_text",
+    "unverified_snomed_matches",
+]
+
+
+class UnknownValueSet(KeyError):
+    """No value set has this name."""
+
+
+class ValueSetDataError(RuntimeError):
+    """The curated file and its generated expansion disagree; rerun terminology.build_valuesets."""
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    name: str
+    title: str
+    description: str
+    icd10cm: frozenset[str]
+    icd10cm_roots: tuple[str, ...]
+    # Unverified SNOMED ids may only corroborate text evidence, so they are kept apart.
+    snomed_verified: frozenset[str]
+    snomed_unverified: frozenset[str]
+    text: tuple[str, ...]
+    negative_text: tuple[str, ...] = ()
+
+
+_UNICODE_PUNCT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2014": "-"})
+
+
+def normalize_text(text: str) -> str:
+    """Fold typographic quotes and dashes. Same length as the input (patterns ignore case
+    instead of lower-casing, which can change length), so match offsets index the original text."""
+    return text.translate(_UNICODE_PUNCT)
+
+
+def normalize_icd10cm(code: str) -> str:
+    """'m4316 ' -> 'M43.16'; already dotted codes only lose whitespace and case."""
+    compact = "".join(code.split()).upper()
+    if "." not in compact and len(compact) > 3:
+        compact = f"{compact[:3]}.{compact[3:]}"
+    return compact
+
+
+def compile_phrases(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """One alternation of whole-word phrases; longest first so the regex reports the longest hit."""
+    unique = sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p))
+    if not unique:
+        return None
+    # Any run of whitespace (line breaks in reports) matches a phrase's single space.
+    alternatives = "|".join(r"\s+".join(re.escape(word) for word in p.split()) for p in unique)
+    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Index:
+    by_name: Mapping[str, ValueSet]
+    icd10cm: Mapping[str, frozenset[str]]
+    snomed_verified: Mapping[str, frozenset[str]]
+    snomed_unverified: Mapping[str, frozenset[str]]
+    patterns: Mapping[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]]
+
+
+def _read_json(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(resources.files("terminology").joinpath("data", name).read_text(encoding="utf-8"))
+    return doc
+
+
+def _invert(pairs: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for code, name in pairs:
+        out.setdefault(code, set()).add(name)
+    return {code: frozenset(names) for code, names in out.items()}
+
+
+def _build_value_set(raw: Mapping[str, Any], expanded: Mapping[str, list[str]]) -> ValueSet:
+    name = raw["name"]
+    roots = tuple(normalize_icd10cm(r["code"]) for r in raw.get("icd10cm_roots", []))
+    if name not in expanded:
+        raise ValueSetDataError(f"{name} has no expansion")
+    codes = frozenset(expanded[name])
+    if not set(roots) <= codes:
+        raise ValueSetDataError(f"{name}: roots {sorted(set(roots) - codes)} missing from the expansion")
+    snomed = raw.get("snomed", [])
+    return ValueSet(
+        name=name,
+        title=raw["title"],
+        description=raw["description"],
+        icd10cm=codes,
+        icd10cm_roots=roots,
+        snomed_verified=frozenset(s["code"] for s in snomed if s["verified"] is True),
+        snomed_unverified=frozenset(s["code"] for s in snomed if s["verified"] is not True),
+        text=tuple(raw["text"]),
+        negative_text=tuple(raw.get("negative_text", ())),
+    )
+
+
+@cache
+def _index() -> _Index:
+    curated = _read_json("valuesets.json")["valuesets"]
+    expanded = _read_json("valuesets.expanded.json")["valuesets"]
+    sets = [_build_value_set(raw, expanded) for raw in curated]
+    by_name = {vs.name: vs for vs in sets}
+    if len(by_name) != len(sets) or set(expanded) != set(by_name):
+        raise ValueSetDataError("value-set names are duplicated or differ from the expansion")
+    return _Index(
+        by_name=by_name,
+        icd10cm=_invert((code, vs.name) for vs in sets for code in vs.icd10cm),
+        snomed_verified=_invert((code, vs.name) for vs in sets for code in vs.snomed_verified),
+        snomed_unverified=_invert((code, vs.name) for vs in sets for code in vs.snomed_unverified),
+        patterns={vs.name: (compile_phrases(vs.text), compile_phrases(vs.negative_text)) for vs in sets},
+    )
+
+
+def all_names() -> frozenset[str]:
+    return frozenset(_index().by_name)
+
+
+def get(name: str) -> ValueSet:
+    try:
+        return _index().by_name[name]
+    except KeyError:
+        raise UnknownValueSet(name) from None
+
+
+def match_coding(system_uri: str, code: str) -> frozenset[str]:
+    """Names of value sets containing the coding. Unverified SNOMED ids never count here."""
+    try:
+        system = resolve_system(system_uri)
+    except UnknownCodeSystem:
+        return frozenset()
+    index = _index()
+    if system == ICD10CM:
+        return index.icd10cm.get(normalize_icd10cm(code), frozenset())
+    if system == SNOMED:
+        return index.snomed_verified.get(code.strip(), frozenset())
+    return frozenset()
+
+
+def unverified_snomed_matches(code: str) -> frozenset[str]:
+    """Value sets listing this SNOMED id as unverified: evidence only when text also matches."""
+    return _index().snomed_unverified.get(code.strip(), frozenset())
+
+
+def find_text(text: str) -> list[tuple[str, int, int]]:
+    """Every phrase occurrence as (value-set name, start, end) offsets into `text`, ordered by
+    position, so callers can check negation around each mention."""
+    folded = normalize_text(text)
+    found: list[tuple[str, int, int]] = []
+    for name, (positive, negative) in _index().patterns.items():
+        if positive is None:
+            continue
+        # Blank out e.g. "aortic stenosis" so that its "stenosis" cannot match on its own;
+        # same-length blanks keep the offsets valid.
+        searched = negative.sub(lambda m: " " * len(m.group()), folded) if negative else folded
+        found.extend((name, m.start(), m.end()) for m in positive.finditer(searched))
+    return sorted(found, key=lambda hit: (hit[1], hit[2], hit[0]))
+
+
+def match_text(text: str) -> frozenset[str]:
+    """Names of value sets with a phrase in the text. Negation and history are the caller's job."""
+    return frozenset(name for name, _, _ in find_text(text))

@@ -1,0 +1,45 @@
+"""Fixtures: the service itself, started under gunicorn on 127.0.0.1 and stopped by PID."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import requests
+
+from tests.support.servers import ServerProcess
+
+SERVICE_PATH = "/cds-services/spine-surgery-order-sign"
+
+
+def service_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+
+
+def start_service(tmp_path, **env) -> ServerProcess:
+    environ = {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(tmp_path / "var"), **env}
+    return ServerProcess.start(service_command, ready_path="/cds-services", env=environ, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    server = start_service(tmp_path_factory.mktemp("service"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def http():
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def order_sign(service, http):
+    """POST an order-sign request; returns the JSON answer after checking it is a 200."""
+    def call(body: dict, expect: int = 200) -> dict:
+        response = http.post(service.url + SERVICE_PATH, json=body, timeout=30)
+        assert response.status_code == expect, response.text
+        assert response.headers["Content-Type"].startswith("application/json")
+        return response.json()
+    return call

@@ -1,0 +1,137 @@
+"""Builders for synthetic FHIR R4 resources and order-sign requests: each scenario states
+only what matters to it (sandbox-cds-services' makeRequest)."""
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from datetime import date, timedelta
+
+CPT = "http://www.ama-assn.org/go/cpt"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+_ids = itertools.count(1)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}"
+
+
+def _subject(patient_id: str) -> dict:
+    return {"reference": f"Patient/{patient_id}"}
+
+
+def patient(patient_id: str = "pat-1") -> dict:
+    return {"resourceType": "Patient", "id": patient_id, "name": [{"family": "Synthetic", "given": ["Pat"]}],
+            "gender": "female", "birthDate": "1961-03-14"}
+
+
+def coverage(patient_id: str = "pat-1", cov_id: str = "cov-1") -> dict:
+    return {"resourceType": "Coverage", "id": cov_id, "status": "active", "beneficiary": _subject(patient_id),
+            "payor": [{"display": "Synthetic Health Plan"}]}
+
+
+def condition(text: str, icd10: str | None = None, patient_id: str = "pat-1", onset: str | None = None,
+              note: str | None = None, clinical_status: str = "active", **extra) -> dict:
+    code = {"text": text}
+    if icd10:
+        code["coding"] = [{"system": ICD10, "code": icd10, "display": text}]
+    resource = {"resourceType": "Condition", "id": _id("cond"), "subject": _subject(patient_id), "code": code,
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                               "code": clinical_status}]}}
+    if onset:
+        resource["onsetDateTime"] = onset
+    if note:
+        resource["note"] = [{"text": note}]
+    resource.update(extra)
+    return resource
+
+
+def procedure(text: str, performed: str | None = None, cpt: str | None = None, patient_id: str = "pat-1",
+              period: tuple[str, str] | None = None, note: str | None = None) -> dict:
+    code = {"text": text}
+    if cpt:
+        code["coding"] = [{"system": CPT, "code": cpt}]
+    resource = {"resourceType": "Procedure", "id": _id("proc"), "status": "completed", "subject": _subject(patient_id),
+                "code": code}
+    if performed:
+        resource["performedDateTime"] = performed
+    if period:
+        resource["performedPeriod"] = {"start": period[0], "end": period[1]}
+    if note:
+        resource["note"] = [{"text": note}]
+    return resource
+
+
+def pt_visits(first: date, count: int, every_days: int = 7, patient_id: str = "pat-1") -> list[dict]:
+    visits = [procedure("Physical therapy evaluation", first.isoformat(), cpt="97161", patient_id=patient_id)]
+    visits += [procedure("Therapeutic exercise", (first + timedelta(days=every_days * i)).isoformat(), cpt="97110",
+                         patient_id=patient_id) for i in range(1, count)]
+    return visits
+
+
+def medication(text: str, authored: str, patient_id: str = "pat-1") -> dict:
+    return {"resourceType": "MedicationRequest", "id": _id("med"), "status": "active", "intent": "order",
+            "subject": _subject(patient_id), "medicationCodeableConcept": {"text": text}, "authoredOn": authored}
+
+
+def report(text: str, conclusion: str, issued: str, patient_id: str = "pat-1") -> dict:
+    return {"resourceType": "DiagnosticReport", "id": _id("dr"), "status": "final", "subject": _subject(patient_id),
+            "code": {"text": text}, "effectiveDateTime": issued, "conclusion": conclusion}
+
+
+def observation(text: str, value: float | None = None, unit: str | None = None, effective: str | None = None,
+                value_string: str | None = None, patient_id: str = "pat-1", loinc: str | None = None) -> dict:
+    code = {"text": text}
+    if loinc:
+        code["coding"] = [{"system": "http://loinc.org", "code": loinc}]
+    resource = {"resourceType": "Observation", "id": _id("obs"), "status": "final", "subject": _subject(patient_id),
+                "code": code}
+    if effective:
+        resource["effectiveDateTime"] = effective
+    if value is not None:
+        resource["valueQuantity"] = {"value": value, "unit": unit or ""}
+    if value_string is not None:
+        resource["valueString"] = value_string
+    return resource
+
+
+def service_request(text: str, cpts=(), body_site: str | None = None, authored: str = "2025-06-20",
+                    patient_id: str = "pat-1", sr_id: str | None = None, note: str | None = None) -> dict:
+    code = {"text": text}
+    if cpts:
+        code["coding"] = [{"system": CPT, "code": c} for c in cpts]
+    resource = {"resourceType": "ServiceRequest", "id": sr_id or _id("sr"), "status": "draft", "intent": "order",
+                "subject": _subject(patient_id), "code": code, "authoredOn": authored}
+    if body_site:
+        resource["bodySite"] = [{"text": body_site}]
+    if note:
+        resource["note"] = [{"text": note}]
+    return resource
+
+
+def searchset(resources) -> dict:
+    resources = list(resources)
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": r} for r in resources]}
+
+
+PREFETCH_TYPES = {"conditions": "Condition", "observations": "Observation", "procedures": "Procedure",
+                  "medications": "MedicationRequest", "reports": "DiagnosticReport", "coverage": "Coverage"}
+
+
+def make_request(orders, chart=(), patient_id: str = "pat-1", prefetch: bool = True, **fields) -> dict:
+    """An order-sign request; with prefetch=True every discovery key is filled from chart."""
+    request = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/dr-1", "patientId": patient_id,
+                    "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                    "entry": [{"resource": copy.deepcopy(o)} for o in orders]}},
+    }
+    if prefetch:
+        chart = list(chart)
+        request["prefetch"] = {"patient": patient(patient_id)}
+        for key, rtype in PREFETCH_TYPES.items():
+            request["prefetch"][key] = searchset(r for r in chart if r["resourceType"] == rtype)
+    request.update(fields)
+    return request
