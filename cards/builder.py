@@ -5,7 +5,8 @@ import uuid
 from dataclasses import dataclass
 
 from criteria import topics
-from criteria.finding import MET, NOT_CHECKED, NOT_MET, WAIVED, Finding
+from criteria.finding import INDICATED, MET, NOT_CHECKED, NOT_MET, NOTE, WAIVED, Finding
+from terminology.levels import interspaces_in
 
 from . import suggestions
 from .templates import OVERRIDE_REASONS, SUMMARY_LIMIT, TEMPLATES
@@ -14,6 +15,8 @@ TOPIC_SYSTEM = "https://spine-cds.dev/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "https://spine-cds.dev/fhir/CodeSystem/override-reason"
 SOURCE_LABEL = "Spine surgery medical-necessity check"
 _NAMESPACE = uuid.UUID("6f1c8a52-3b9e-4d7a-9a43-0d6c5e2b7f10")
+# A long chart can hold thousands of mentions; a card shows the first ones and a count.
+EVIDENCE_LIMIT = 15
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,17 @@ def _rule_section(finding: Finding) -> list[str]:
     lines = [f"**Rule applied:** {rule.title} (`{rule.id}`, profile `{rule.profile}`)", "", rule.description, ""]
     for name in finding.thresholds:
         p = rule.parameters[name]
-        lines.append(f"- `{name}` = {p.value} {p.unit} — {p.cite()}")
+        shown = p.describe() if isinstance(p.value, (int, float)) and not isinstance(p.value, bool) else f"= {p.value} {p.unit}".strip()
+        lines.append(f"- `{name}` {shown} — {p.cite()}")
     lines += ["", "**Sources:** " + "; ".join(f"[{s.policy}]({s.url}) ({s.edition})" for s in rule.sources)]
+    return lines
+
+
+def _evidence_lines(evidence) -> list[str]:
+    evidence = list(dict.fromkeys(evidence))
+    lines = [f"- {e.render()}" for e in evidence[:EVIDENCE_LIMIT]] or ["- none in the chart"]
+    if len(evidence) > EVIDENCE_LIMIT:
+        lines.append(f"- … and {len(evidence) - EVIDENCE_LIMIT} more")
     return lines
 
 
@@ -55,9 +67,7 @@ def detail(finding: Finding) -> str:
         lines += ["**What is missing**", *[f"- {m}" for m in finding.missing], ""]
     if finding.counted:
         lines += ["**What was counted**", *[f"- {c}" for c in finding.counted], ""]
-    lines.append("**Evidence found**")
-    lines += [f"- {e.render()}" for e in finding.evidence] or ["- none in the chart"]
-    lines.append("")
+    lines += ["**Evidence found**", *_evidence_lines(finding.evidence), ""]
     return "\n".join(lines + _rule_section(finding))
 
 
@@ -93,7 +103,23 @@ def _pt_suggestion(ctx: CardContext, finding: Finding, card: dict) -> None:
     card["selectionBehavior"] = "at-most-one"
 
 
-SUGGESTERS = {topics.PT_DOCUMENTATION_MISSING: _pt_suggestion}
+def _levels_suggestion(ctx: CardContext, finding: Finding, card: dict) -> None:
+    new_range = finding.data.get("suggested_range")
+    if not new_range:
+        return
+    order = finding.orders[0]
+    updated = suggestions.narrow_order_levels(order.resource, interspaces_in(finding.data["ordered"]), new_range,
+                                              finding.data["unsupported"])
+    card["suggestions"] = [{
+        "label": f"Limit the {finding.data['procedure']} to {new_range}",
+        "uuid": _uuid(ctx, "suggestion", "levels", order.reference),
+        "actions": [{"type": "update", "description": f"Change the order's levels to {new_range}", "resource": updated}],
+    }]
+    card["selectionBehavior"] = "at-most-one"
+
+
+SUGGESTERS = {topics.PT_DOCUMENTATION_MISSING: _pt_suggestion, topics.LEVEL_UNSUPPORTED: _levels_suggestion}
+SHOWN = (NOT_MET, NOT_CHECKED, NOTE, INDICATED)
 
 
 def finding_card(ctx: CardContext, finding: Finding) -> dict:
@@ -113,11 +139,10 @@ def criteria_met_card(ctx: CardContext, findings: list[Finding]) -> dict:
     for f in findings:
         lines.append(f"- {f.rule.title}: {'waived by a red flag' if f.status == WAIVED else f.status}")
         lines += [f"  - {c}" for c in f.counted]
-    lines += ["", "**Evidence found**"]
-    lines += [f"- {e.render()}" for e in dict.fromkeys(e for f in findings for e in f.evidence)] or ["- none"]
+    lines += ["", "**Evidence found**", *_evidence_lines(e for f in findings for e in f.evidence)]
     for f in findings:
         lines += [""] + _rule_section(f)
-    fields = {"count": len(findings), "orders": _orders_text(orders)}
+    fields = {"count": sum(f.status in (MET, WAIVED) for f in findings), "orders": _orders_text(orders)}
     return _card(ctx, topics.CRITERIA_MET, fields, "\n".join(lines), ",".join(o.reference for o in orders))
 
 
@@ -128,7 +153,7 @@ def unavailable_card(ctx: CardContext, unavailable: tuple[str, ...]) -> dict:
 
 
 def build_cards(ctx: CardContext, findings: list[Finding], unavailable: tuple[str, ...] = ()) -> list[dict]:
-    cards = [finding_card(ctx, f) for f in findings if f.status in (NOT_MET, NOT_CHECKED) or f.card_topic == topics.OSTEOTOMY_INDICATED]
+    cards = [finding_card(ctx, f) for f in findings if f.status in SHOWN]
     if unavailable and findings:
         cards.append(unavailable_card(ctx, unavailable))
     if findings and not unavailable and not any(f.blocks_criteria_met for f in findings):

@@ -1,9 +1,12 @@
 """FHIR resources the cards propose, built and validated with fhir.resources R4B."""
 from __future__ import annotations
 
+import copy
 import uuid
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from terminology.levels import find_levels
 
 
 def pt_referral(patient_id: str, user_id: str | None, weeks: int, reason_order: str, authored_on: str | None) -> dict:
@@ -27,3 +30,30 @@ def pt_referral(patient_id: str, user_id: str | None, weeks: int, reason_order: 
         resource["requester"] = {"reference": user_id}
     ServiceRequest.model_validate(resource)
     return resource
+
+
+def _narrow_text(text: str, ordered: set, new_range: str) -> str:
+    """Rewrite the level mentions that overlap the ordered levels; leave other levels alone."""
+    out, last = [], 0
+    for mention in find_levels(text):
+        if set(mention.range.interspaces()) & ordered:
+            out += [text[last:mention.start], new_range]
+            last = mention.end
+    return "".join(out) + text[last:]
+
+
+def narrow_order_levels(resource: dict, ordered, new_range: str, unsupported: str) -> dict:
+    """The draft order again, with its levels narrowed to the supported range (a whole-resource update)."""
+    updated = copy.deepcopy(resource)
+    ordered = set(ordered)
+    concepts = [updated.get("code")] + list(updated.get("bodySite") or ()) + list(updated.get("orderDetail") or ())
+    for concept in concepts:
+        if isinstance(concept, dict) and isinstance(concept.get("text"), str):
+            concept["text"] = _narrow_text(concept["text"], ordered, new_range)
+    for note in updated.get("note") or ():
+        if isinstance(note, dict) and isinstance(note.get("text"), str):
+            note["text"] = _narrow_text(note["text"], ordered, new_range)
+    updated.setdefault("note", []).append(
+        {"text": f"Levels narrowed to {new_range}: no documented indication at {unsupported}."})
+    ServiceRequest.model_validate(updated)
+    return updated

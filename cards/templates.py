@@ -22,7 +22,19 @@ TEMPLATES = {
         "Conservative care shorter than the {required} required for {requirement_for}"),
     topics.LEVEL_UNSUPPORTED: Template(
         "warning", "Levels without a documented indication",
-        "No documented indication at {unsupported} for {orders}"),
+        "No documented indication for {procedure} at {unsupported}; supported: {supported}"),
+    topics.LEVELS_NOT_DOCUMENTED: Template(
+        "warning", "Levels not documented on the order",
+        "Levels not documented for {orders}: medical necessity cannot be checked"),
+    topics.PELVIC_FIXATION_UNSUPPORTED: Template(
+        "warning", "Pelvic fixation without a documented indication",
+        "Pelvic fixation not supported: no long, deformity or L5-S1 revision construct documented"),
+    topics.EXPLORATION_BUNDLED: Template(
+        "info", "Exploration of fusion is bundled",
+        "Exploration of fusion is bundled with the other spine procedures in the region"),
+    topics.INPATIENT_UNSUPPORTED: Template(
+        "warning", "Inpatient stay not supported by the procedure",
+        "Inpatient stay requested for surgery that is usually ambulatory"),
     topics.OSTEOTOMY_INDICATED: Template(
         "info", "Deformity meets the osteotomy threshold",
         "Documented deformity meets the osteotomy threshold ({measure})"),

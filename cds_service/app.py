@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask
+from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from . import auth
 from . import config as config_module
+from .config import ConfigError
 from .errors import ServiceError
 
 log = logging.getLogger("spine_cds")
@@ -31,8 +35,25 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
         timeout=(cfg["FHIR_CONNECT_TIMEOUT"], cfg["FHIR_READ_TIMEOUT"]), max_pages=cfg["FHIR_MAX_PAGES"],
         max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"])
     app.register_blueprint(hooks.bp)
+    _init_cors(app, cfg["CORS_ORIGINS"])
+    auth.init_app(app)
     _register_error_handlers(app)
     return app
+
+
+def _init_cors(app: Flask, setting: str) -> None:
+    """CORS for browser CDS clients (the sandbox). flask-cors answers preflights through Flask's
+    automatic OPTIONS, which auth.py never authenticates; 401s carry the CORS headers too, so a
+    browser client can see why its call failed."""
+    origins = [o.strip() for o in setting.split(",") if o.strip()]
+    for origin in origins:
+        # Exact origins only: flask-cors would take a string with regex characters as a pattern.
+        if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?", origin):
+            raise ConfigError(f"CDS_CORS_ORIGINS: {origin!r} is not '*' or an origin like https://ehr.example.org")
+    if not origins:
+        raise ConfigError("CDS_CORS_ORIGINS is empty: use '*' or a comma-separated list of origins")
+    CORS(app, resources=r"/cds-services(/.*)?$", origins="*" if "*" in origins else origins, send_wildcard=True,
+         allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], always_send=False)
 
 
 def _register_error_handlers(app: Flask) -> None:

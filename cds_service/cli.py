@@ -20,8 +20,12 @@ def serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     from .app import create_app
+    from .config import ConfigError
 
-    app = create_app()  # built before forking so configuration errors stop the start
+    try:
+        app = create_app()  # built before forking so configuration errors stop the start
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None  # one line naming the problem, not a traceback
 
     class Server(BaseApplication):
         def load_config(self):

@@ -8,6 +8,11 @@ DEFAULTS = {
     "AUTH": "required",              # CDS_AUTH: required | off
     "TRUSTED_ISSUERS": None,         # CDS_TRUSTED_ISSUERS: path of the issuer -> JWKS file
     "PUBLIC_BASE_URL": None,         # CDS_PUBLIC_BASE_URL: base URL clients call (JWT aud behind a proxy)
+    "JWT_LEEWAY": 60,                # CDS_JWT_LEEWAY: seconds of clock skew allowed on exp/iat/nbf
+    "JWKS_TIMEOUT": 3.0,             # CDS_JWKS_TIMEOUT: seconds to fetch an issuer's jwks_url
+    "JWKS_CACHE_SECONDS": 300,       # CDS_JWKS_CACHE_SECONDS: how long a fetched JWKS is used before refetching
+    "JWKS_MIN_REFETCH_SECONDS": 10.0,  # CDS_JWKS_MIN_REFETCH_SECONDS: at most one fetch per issuer per this (per worker)
+    "CORS_ORIGINS": "*",             # CDS_CORS_ORIGINS: comma-separated allowed origins, or *
     "DATABASE_URL": None,            # CDS_DATABASE_URL: SQLAlchemy URL; None -> SQLite under var/
     "PROFILE": "nass-2014",          # CDS_PROFILE: default payer profile of thresholds
     "MAX_BODY_BYTES": 20_000_000,    # CDS_MAX_BODY_BYTES: larger request bodies get 413
@@ -19,8 +24,9 @@ DEFAULTS = {
     "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives
 }
 
-_INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS"}
-_FLOATS = {"FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT"}
+_INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS", "JWT_LEEWAY", "JWKS_CACHE_SECONDS"}
+_FLOATS = {"FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT", "JWKS_TIMEOUT", "JWKS_MIN_REFETCH_SECONDS"}
+_NON_NEGATIVE = {"JWT_LEEWAY", "JWKS_TIMEOUT", "JWKS_CACHE_SECONDS", "JWKS_MIN_REFETCH_SECONDS"}
 
 
 class ConfigError(ValueError):
@@ -41,6 +47,9 @@ def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
     config.update(overrides or {})
     if config["AUTH"] not in ("required", "off"):
         raise ConfigError(f"CDS_AUTH must be 'required' or 'off', not {config['AUTH']!r}")
+    for key in _NON_NEGATIVE:
+        if config[key] < 0:
+            raise ConfigError(f"CDS_{key} must not be negative, not {config[key]!r}")
     if not config["DATABASE_URL"]:
         var_dir = Path(config["VAR_DIR"]).resolve()
         var_dir.mkdir(parents=True, exist_ok=True)

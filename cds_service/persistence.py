@@ -2,6 +2,9 @@
 
 A feedback item is identified by (service, card, outcome, outcomeTimestamp): CDS clients
 may post the same feedback again, and it must be stored once.
+
+`jwt_replay` remembers the (iss, jti) of every accepted client JWT until it expires, so a replayed
+token is refused by whichever gunicorn worker receives it (the unique key does the check).
 """
 from __future__ import annotations
 
@@ -25,6 +28,16 @@ feedback = sa.Table(
     sa.Column("override_reason", sa.Text, nullable=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_item"),
+)
+
+jwt_replay = sa.Table(
+    "jwt_replay",
+    metadata,
+    sa.Column("iss", sa.String(255), nullable=False),
+    sa.Column("jti", sa.String(255), nullable=False),
+    sa.Column("exp", sa.BigInteger, nullable=False),  # the token's exp, epoch seconds
+    sa.PrimaryKeyConstraint("iss", "jti", name="pk_jwt_replay"),
+    sa.Index("ix_jwt_replay_exp", "exp"),
 )
 
 
@@ -65,6 +78,23 @@ class Store:
             query = query.where(feedback.c.service_id == service_id)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    def remember_jti(self, iss: str, jti: str, exp: int, *, forget_before: int) -> bool:
+        """Record a token id; False when (iss, jti) is already recorded, i.e. the token is a replay.
+
+        Rows whose exp is before `forget_before` (now minus the leeway: such tokens are refused as
+        expired anyway) are deleted in passing, so the table stays small without a cleanup job.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(jwt_replay.delete().where(jwt_replay.c.exp < forget_before))
+            savepoint = conn.begin_nested()
+            try:
+                conn.execute(jwt_replay.insert().values(iss=iss, jti=jti, exp=exp))
+            except IntegrityError:
+                savepoint.rollback()
+                return False
+            savepoint.commit()
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,9 +2,10 @@
 requirement among the ordered procedures."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fhir_mappings.dates import add_months
 from fhir_mappings.facts import Facts
-from datetime import timedelta
 
 from .finding import MET, NOT_MET, WAIVED, Finding
 from .spec import Profile, RuleSpec
@@ -13,8 +14,8 @@ from .waivers import waiver_lines, waiving_flags
 FUSION_CLASSES = {"fusion", "deformity_fusion", "osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior"}
 
 
-def requirement(classes: frozenset[str], rule: RuleSpec) -> tuple[str, int, str]:
-    """(label, amount, unit) of the strictest requirement; 'decompression alone' only without fusion."""
+def requirement(classes: frozenset[str], rule: RuleSpec) -> tuple[str, int, str, str]:
+    """(label, amount, unit, parameter) of the strictest requirement; 'decompression alone' only without fusion."""
     options = []
     if "si_fusion" in classes:
         options.append(("SI-joint fusion", rule["si_fusion_months"] * 30, rule["si_fusion_months"], "months", "si_fusion_months"))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from fhir_mappings.facts import Facts
 
-from . import conservative_care, pt_documentation
+from . import (conservative_care, decompression_levels, deformity, exploration, fusion_levels, inpatient, osteotomy,
+               pelvic_fixation, pt_documentation, si_fusion)
 from .finding import Finding
 from .spec import DEFAULT_PROFILE, Profile, load_profile
 
@@ -11,6 +12,14 @@ from .spec import DEFAULT_PROFILE, Profile, load_profile
 CRITERIA = {
     "pt_documentation": pt_documentation.evaluate,
     "conservative_care": conservative_care.evaluate,
+    "fusion_levels": fusion_levels.evaluate,
+    "decompression_levels": decompression_levels.evaluate,
+    "deformity": deformity.evaluate,
+    "osteotomy": osteotomy.evaluate,
+    "si_fusion": si_fusion.evaluate,
+    "pelvic_fixation": pelvic_fixation.evaluate,
+    "exploration": exploration.evaluate,
+    "inpatient": inpatient.evaluate,
 }
 
 

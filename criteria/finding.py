@@ -9,12 +9,13 @@ from fhir_mappings.facts import Evidence, Order
 from .spec import RuleSpec
 
 MET, NOT_MET, WAIVED, INDICATED, NOT_CHECKED = "met", "not-met", "waived", "indicated", "not-checked"
+NOTE = "note"   # informational (coding, bundling): shown, never blocks criteria-met
 
 
 @dataclass(frozen=True)
 class Finding:
     rule: RuleSpec
-    status: str                                  # met | not-met | waived | indicated | not-checked
+    status: str                                  # met | not-met | waived | indicated | note | not-checked
     orders: tuple[Order, ...]
     evidence: tuple[Evidence, ...] = ()
     counted: tuple[str, ...] = ()                # what was measured, in words ("8 visits over 8 weeks")

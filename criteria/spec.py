@@ -17,7 +17,8 @@ import yaml
 from . import topics
 
 RULE_KEYS = {"id", "title", "topic", "description", "applies_to", "parameters", "sources"}
-PARAM_KEYS = {"value", "unit", "sources", "note"}
+PARAM_KEYS = {"value", "unit", "sources", "note", "comparison"}
+COMPARISONS = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t}
 DEFAULT_PROFILE = "nass-2014"
 
 
@@ -45,9 +46,16 @@ class Parameter:
     sources: tuple[Source, ...]
     note: str = ""
     profile: str | None = None   # the profile that set this value, None for the base rule
+    comparison: str = ">="       # how a measured value is held against this threshold
 
     def cite(self) -> str:
         return "; ".join(s.cite() for s in self.sources)
+
+    def met_by(self, measured: float) -> bool:
+        return COMPARISONS[self.comparison](measured, self.value)
+
+    def describe(self) -> str:
+        return f"{self.comparison} {self.value} {self.unit}".strip()
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class RuleSpec:
 
     def __getitem__(self, name: str):
         return self.parameters[name].value
+
+    def met(self, name: str, measured: float) -> bool:
+        return self.parameters[name].met_by(measured)
 
 
 @dataclass(frozen=True)
@@ -94,8 +105,11 @@ def _sources(keys, where: str) -> tuple[Source, ...]:
 def _parameter(name: str, data: dict, where: str, profile: str | None = None) -> Parameter:
     if not isinstance(data, dict) or set(data) - PARAM_KEYS or "value" not in data:
         raise RuleDataError(f"{where}: parameter {name} must be a mapping of {sorted(PARAM_KEYS)} with a value")
+    comparison = data.get("comparison", ">=")
+    if comparison not in COMPARISONS:
+        raise RuleDataError(f"{where}: parameter {name} has comparison {comparison!r}; use one of {sorted(COMPARISONS)}")
     return Parameter(name, data["value"], data.get("unit", ""), _sources(data.get("sources"), f"{where}.{name}"),
-                     data.get("note", ""), profile)
+                     data.get("note", ""), profile, comparison)
 
 
 def _rule(data: dict, file: str) -> RuleSpec:
@@ -146,7 +160,8 @@ def load_profile(profile_id: str = DEFAULT_PROFILE) -> Profile:
             if name not in params:
                 raise RuleDataError(f"{where}: {rule_id} has no threshold {name!r}")
             base = params[name]
-            params[name] = _parameter(name, {"unit": base.unit, **value}, f"{where}.{rule_id}", profile_id)
+            params[name] = _parameter(name, {"unit": base.unit, "comparison": base.comparison, **value},
+                                      f"{where}.{rule_id}", profile_id)
         rules[rule_id] = RuleSpec(rule.id, rule.title, rule.topic, rule.description, rule.applies_to,
                                   MappingProxyType(params), rule.sources, profile_id)
     for rule_id in rules:

@@ -6,10 +6,15 @@ OSTEOTOMY_INDICATED = "osteotomy-indicated"
 OSTEOTOMY_UNSUPPORTED = "osteotomy-unsupported"
 SI_FUSION_UNSUPPORTED = "si-fusion-unsupported"
 CRITERIA_MET = "criteria-met"
-# Added by us: what the service could not check because the EHR's FHIR server failed.
-DATA_UNAVAILABLE = "data-unavailable"
+# Added by us (the contract allows more topics):
+DATA_UNAVAILABLE = "data-unavailable"                # the EHR's FHIR server failed for part of the chart
+LEVELS_NOT_DOCUMENTED = "levels-not-documented"      # a fusion or decompression order names no levels
+PELVIC_FIXATION_UNSUPPORTED = "pelvic-fixation-unsupported"
+EXPLORATION_BUNDLED = "exploration-bundled"          # 22830 beside another spine procedure in the region
+INPATIENT_UNSUPPORTED = "inpatient-unsupported"
 
 ALL = frozenset({
     PT_DOCUMENTATION_MISSING, CONSERVATIVE_CARE_INSUFFICIENT, LEVEL_UNSUPPORTED, OSTEOTOMY_INDICATED,
-    OSTEOTOMY_UNSUPPORTED, SI_FUSION_UNSUPPORTED, CRITERIA_MET, DATA_UNAVAILABLE,
+    OSTEOTOMY_UNSUPPORTED, SI_FUSION_UNSUPPORTED, CRITERIA_MET, DATA_UNAVAILABLE, LEVELS_NOT_DOCUMENTED,
+    PELVIC_FIXATION_UNSUPPORTED, EXPLORATION_BUNDLED, INPATIENT_UNSUPPORTED,
 })

@@ -18,7 +18,10 @@ from typing import Any, Final
 from terminology.systems import LOINC, UnknownCodeSystem, resolve_system
 from terminology.valuesets import compile_phrases, normalize_text
 
-__all__ = ["Measurement", "Phrase", "SiTest", "UnknownMeasurement", "all_names", "get", "match_coding", "match_si_tests", "match_text"]
+__all__ = [
+    "Measurement", "Phrase", "SiTest", "UnknownMeasurement", "all_names", "find_si_tests", "get", "match_coding",
+    "match_si_tests", "match_text",
+]
 
 
 class UnknownMeasurement(KeyError):
@@ -176,3 +179,29 @@ def match_si_tests(text: str) -> frozenset[str]:
     """Keys of the SI provocative/localization tests named in the text (positive or not: the caller decides)."""
     folded = normalize_text(text)
     return frozenset(key for key, pattern in _index().tests.items() if pattern.search(folded))
+
+
+@cache
+def _si_test_spans() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """One pattern per test; a phrase ending in "test" also matches its plural ("compression tests")."""
+    patterns = []
+    for m in _index().by_name.values():
+        for t in m.tests:
+            phrases = list(t.phrases) + [p + "s" for p in t.phrases if p.endswith("test")]
+            pattern = compile_phrases(phrases)
+            if pattern is not None:
+                patterns.append((t.key, pattern))
+    return tuple(patterns)
+
+
+def find_si_tests(text: str) -> list[tuple[str, int, int]]:
+    """(test key, start, end) of every SI test named in the text, in order, offsets into `text`.
+    Where two tests' phrases overlap the longer wins. Positive or not is the caller's to read."""
+    folded = normalize_text(text)
+    hits = sorted(((key, m.start(), m.end()) for key, pattern in _si_test_spans() for m in pattern.finditer(folded)),
+                  key=lambda h: (h[1], -(h[2] - h[1])))
+    kept: list[tuple[str, int, int]] = []
+    for hit in hits:
+        if not kept or hit[1] >= kept[-1][2]:
+            kept.append(hit)
+    return kept

@@ -135,3 +135,54 @@ def make_request(orders, chart=(), patient_id: str = "pat-1", prefetch: bool = T
             request["prefetch"][key] = searchset(r for r in chart if r["resourceType"] == rtype)
     request.update(fields)
     return request
+
+
+# --- builders for the fact mappers' unit tests (level facts, measurements, diagnoses) ---------------
+
+def component(text: str, value: float | None = None, unit: str | None = None, value_string: str | None = None,
+              loinc: str | None = None) -> dict:
+    """One Observation.component: a name and a quantity or a string."""
+    code = {"text": text}
+    if loinc:
+        code["coding"] = [{"system": "http://loinc.org", "code": loinc}]
+    part = {"code": code}
+    if value is not None:
+        part["valueQuantity"] = {"value": value, "unit": unit or ""}
+    if value_string is not None:
+        part["valueString"] = value_string
+    return part
+
+
+def panel(text: str, components, effective: str | None = None, patient_id: str = "pat-1") -> dict:
+    """An Observation made only of components (spinopelvic parameters, a test battery)."""
+    resource = observation(text, effective=effective, patient_id=patient_id)
+    resource["component"] = list(components)
+    return resource
+
+
+def finding(text: str, effective: str | None = None, boolean: bool | None = None, concept: str | None = None,
+            note: str | None = None, patient_id: str = "pat-1") -> dict:
+    """An Observation whose value is a yes/no or a coded answer ("FABER test": "Positive")."""
+    resource = observation(text, effective=effective, patient_id=patient_id)
+    if boolean is not None:
+        resource["valueBoolean"] = boolean
+    if concept is not None:
+        resource["valueCodeableConcept"] = {"text": concept}
+    if note is not None:
+        resource["note"] = [{"text": note}]
+    return resource
+
+
+def with_fields(resource: dict, **fields) -> dict:
+    """A copy of the resource with fields set (status, bodySite, verificationStatus, ...)."""
+    updated = copy.deepcopy(resource)
+    updated.update(fields)
+    return updated
+
+
+def body_site(*texts: str) -> list[dict]:
+    return [{"text": text} for text in texts]
+
+
+def verification(code: str) -> dict:
+    return {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": code}]}

@@ -1,5 +1,13 @@
 """The three seed reviews (../shared/seeds/) rebuilt as synthetic charts.
 
+Seed 000 (flat back after a prior L1-5 fusion; ALIF L5-S1 + PSF T10-sacrum/pelvis + L5-S1
+posterior osteotomy, inpatient: medically necessary): lordosis 31 deg vs pelvic incidence
+51 deg (PI-LL 20), meloxicam and gabapentin, no formal physical therapy named.
+
+Seed 002 (two stages: L2-L4 fusion; then exploration, decompression without levels,
+osteotomies, fusion with pedicle screws, pelvic fixation, SI fusion): no significant stenosis
+at L2-3 and L3-4, no documented scoliosis, fractured hardware, no SI-joint findings.
+
 Seed 001 (T12-S2 fusion, NOT medically necessary): conservative care since 12/2024
 (ESI 12/2024, prednisone, diclofenac), "PT" mentioned without dates, stenosis L1-S1,
 spondylolisthesis at L3-4, L4-5, L5-S1, "very subtle" dextroscoliosis, straightened lordosis,
@@ -9,12 +17,14 @@ from __future__ import annotations
 
 from . import fhir
 
+SEED_000_AUTHORED = "2025-11-10"
 SEED_001_AUTHORED = "2025-06-20"
+SEED_002_AUTHORED = "2026-01-05"
 
 
 def seed_001_orders(authored: str = SEED_001_AUTHORED) -> list[dict]:
     return [
-        fhir.service_request("Posterior spinal fusion T12-S2 with pelvic fixation", cpts=["22633", "22634"],
+        fhir.service_request("Posterior spinal fusion T12-S2 with pelvic fixation", cpts=["22633", "22634", "22848"],
                              body_site="T12-S2", authored=authored, sr_id="sr-fusion"),
         fhir.service_request("Laminectomy L1-S1", cpts=["63047", "63048"], body_site="L1-S1", authored=authored,
                              sr_id="sr-decompression"),
@@ -38,4 +48,53 @@ def seed_001_chart() -> list[dict]:
                     "normal lumbar lordosis. Grade 1 anterolisthesis at L3-4, L4-5 and L5-S1.", "2025-06-02"),
         fhir.report("MRI lumbar spine", "Multilevel spinal stenosis L1-S1, moderate to severe at L3-4 and L4-5.",
                     "2025-05-15"),
+    ]
+
+
+def seed_000_orders(authored: str = SEED_000_AUTHORED) -> list[dict]:
+    return [
+        fhir.service_request("ALIF L5-S1", cpts=["22558"], body_site="L5-S1", authored=authored, sr_id="sr-alif"),
+        fhir.service_request("PSF T10-SACRUM/PELVIS, inpatient", cpts=["22800", "22848"], body_site="T10-SACRUM/PELVIS",
+                             authored=authored, sr_id="sr-psf"),
+        fhir.service_request("L5-S1 posterior osteotomy", cpts=["22214"], body_site="L5-S1", authored=authored,
+                             sr_id="sr-osteotomy"),
+    ]
+
+
+def seed_000_chart() -> list[dict]:
+    return [
+        fhir.patient(),
+        fhir.coverage(),
+        fhir.condition("Flatback syndrome, lumbar region", "M40.36", onset="2023-05-01",
+                       note="Forward trunk tilt, unable to stand erect; thigh pain from chronic hip flexion."),
+        fhir.procedure("Posterior spinal fusion L1-L5", performed="2015-03-02", cpt="22612"),
+        fhir.report("XR standing full-length spine", "Prior L1-5 fusion. Lumbar lordosis 31 degrees against a "
+                    "pelvic incidence of 51 degrees.", "2025-10-20"),
+        fhir.medication("meloxicam 15 mg tablet", "2024-09-10"),
+        fhir.medication("gabapentin 300 mg capsule", "2024-10-01"),
+    ]
+
+
+def seed_002_orders(authored: str = SEED_002_AUTHORED) -> list[dict]:
+    return [
+        fhir.service_request("Stage 1: L2-L4 fusion with cages, allograft and autograft, inpatient",
+                             cpts=["22633", "22634", "20930", "20937"], body_site="L2-L4", authored=authored,
+                             sr_id="sr-stage-1"),
+        fhir.service_request("Stage 2: exploration of fusion, decompression, osteotomies, fusion with pedicle "
+                             "screws, pelvic fixation and SI joint fusion, inpatient",
+                             cpts=["22830", "63052", "63053", "22214", "22216", "22633", "22634", "22843", "22848",
+                                   "27280"], authored=authored, sr_id="sr-stage-2"),
+    ]
+
+
+def seed_002_chart() -> list[dict]:
+    return [
+        fhir.patient(),
+        fhir.coverage(),
+        fhir.condition("Low back pain with possible neurological symptoms", onset="2024-06-01"),
+        fhir.procedure("Posterior spinal fusion L4-S1", performed="2019-08-14", cpt="22612"),
+        fhir.report("MRI lumbar spine", "No significant canal or foraminal stenosis at L2-3 and L3-4. "
+                    "Postoperative changes L4-S1.", "2025-11-03"),
+        fhir.report("XR lumbar spine", "Fractured hardware. No scoliosis.", "2025-11-03"),
+        fhir.medication("naproxen 500 mg tablet", "2025-01-15"),
     ]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 MINI_FHIR_SERVER = Path(__file__).with_name("mini_fhir_server.py")
+JWKS_SERVER = Path(__file__).with_name("jwks_server.py")
 
 
 class ServerStartError(RuntimeError):
@@ -55,6 +56,15 @@ def mini_fhir_command(
         if delay_ms is not None:
             argv += ["--delay-ms", str(delay_ms)]
         return argv
+
+    return command
+
+
+def jwks_command(file: str | os.PathLike) -> Callable[[int], list[str]]:
+    """argv builder for tests/support/jwks_server.py (start it with ready_path="/_stats")."""
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, str(JWKS_SERVER), "--host", HOST, "--port", str(port), "--file", str(file)]
 
     return command
 

@@ -1,0 +1,61 @@
+"""An inpatient stay requested with the order (rules/inpatient.yaml)."""
+from __future__ import annotations
+
+import re
+
+from fhir_mappings.facts import Facts, Order
+from fhir_mappings.negation import is_negated
+
+from .finding import MET, NOT_MET, Finding
+from .spec import Profile
+
+_INPATIENT = re.compile(r"\binpatient\b", re.IGNORECASE)
+_ANTERIOR = re.compile(r"\b(?:alif|anterior (?:lumbar )?interbody|anterior fusion|anterior approach)\b", re.IGNORECASE)
+_POSTERIOR = re.compile(r"\b(?:psf|tlif|plif|posterior|posterolateral)\b", re.IGNORECASE)
+ANTERIOR_CPT = {"22558", "+22585", "22585"}
+
+
+def _texts(order: Order) -> list[str]:
+    r = order.resource
+    texts = [order.label]
+    for field in ("orderDetail", "locationCode", "category", "bodySite"):
+        for concept in r.get(field) or ():
+            if isinstance(concept, dict) and isinstance(concept.get("text"), str):
+                texts.append(concept["text"])
+    texts += [n["text"] for n in r.get("note") or () if isinstance(n, dict) and isinstance(n.get("text"), str)]
+    return texts
+
+
+def requests_inpatient(order: Order) -> bool:
+    return any(not is_negated(t, m.start(), m.end()) for t in _texts(order) for m in _INPATIENT.finditer(t))
+
+
+def _approaches(orders) -> set[str]:
+    found = set()
+    for order in orders:
+        for proc in order.of_class("fusion", "deformity_fusion"):
+            found.add("anterior" if set(proc.codes) & ANTERIOR_CPT else "posterior" if proc.codes else "")
+        text = " ".join(_texts(order))
+        found |= {"anterior"} if _ANTERIOR.search(text) else set()
+        found |= {"posterior"} if _POSTERIOR.search(text) and order.of_class("fusion", "deformity_fusion") else set()
+    return found - {""}
+
+
+def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
+    rule = profile.rules["inpatient"]
+    asking = tuple(o for o in facts.spine_orders if requests_inpatient(o))
+    if not asking:
+        return []
+    fused = {s for o in facts.spine_orders for p in o.of_class("fusion", "deformity_fusion") for s in p.interspaces}
+    reasons = []
+    if len(fused) >= rule["multilevel_interspaces"]:
+        reasons.append(f"multilevel fusion ({len(fused)} interspaces)")
+    if any(o.of_class("osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior") for o in facts.spine_orders):
+        reasons.append("osteotomy")
+    if {"anterior", "posterior"} <= _approaches(facts.spine_orders):
+        reasons.append("combined anterior and posterior approaches")
+    counted = tuple(reasons) or ("single-level fusion or decompression only",)
+    if reasons:
+        return [Finding(rule, MET, asking, (), counted, (), ("multilevel_interspaces",))]
+    return [Finding(rule, NOT_MET, asking, (), counted,
+                    ("an inpatient stay is requested for surgery that is usually ambulatory",), ("multilevel_interspaces",))]

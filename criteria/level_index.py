@@ -1,0 +1,42 @@
+"""Facts looked up by (kind, interspace), built once per evaluation."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fhir_mappings.facts import Facts, LevelFact, Measurement
+from terminology.levels import Interspace
+
+STENOSIS_GRADES = ("mild", "mild-moderate", "moderate", "moderate-severe", "severe")
+
+
+class LevelIndex:
+    def __init__(self, facts: Facts):
+        self._facts: dict[tuple[str, Interspace | None], list[LevelFact]] = defaultdict(list)
+        for fact in facts.level_facts:
+            self._facts[(fact.kind, fact.interspace)].append(fact)
+        self._measures: dict[tuple[str, Interspace], list[Measurement]] = defaultdict(list)
+        for m in facts.measurements:
+            for level in m.levels:
+                for space in level.interspaces():
+                    self._measures[(m.name, space)].append(m)
+
+    def present(self, kind: str, space: Interspace | None) -> list[LevelFact]:
+        return [f for f in self._facts.get((kind, space), ()) if f.present]
+
+    def absent(self, kind: str, space: Interspace | None) -> list[LevelFact]:
+        return [f for f in self._facts.get((kind, space), ()) if not f.present]
+
+    def measured(self, name: str, space: Interspace) -> list[Measurement]:
+        return self._measures.get((name, space), [])
+
+    def spaces(self, kind: str) -> set[Interspace]:
+        return {space for (k, space), facts in self._facts.items()
+                if k == kind and space is not None and any(f.present for f in facts)}
+
+
+def grade_rank(severity: str | None) -> int | None:
+    return STENOSIS_GRADES.index(severity) if severity in STENOSIS_GRADES else None
+
+
+def quote(fact: LevelFact) -> str:
+    return f"{fact.evidence.description} ({fact.evidence.reference})"

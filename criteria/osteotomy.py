@@ -1,0 +1,30 @@
+"""An ordered osteotomy needs a deformity that meets the threshold (rules/osteotomy.yaml)."""
+from __future__ import annotations
+
+from fhir_mappings.facts import Facts
+
+from . import deformity
+from .finding import MET, NOT_MET, Finding
+from .spec import Profile
+
+OSTEOTOMY_CLASSES = ("osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior")
+
+
+def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
+    rule = profile.rules["osteotomy"]
+    orders = tuple(o for o in facts.spine_orders if o.of_class(*OSTEOTOMY_CLASSES))
+    if not orders:
+        return []
+    deformity_rule = profile.rules["deformity"]
+    result = deformity.assess(facts, deformity_rule)
+    # The thresholds belong to the deformity rule; show them with this rule's card.
+    merged = type(rule)(rule.id, rule.title, rule.topic, rule.description, rule.applies_to,
+                        deformity_rule.parameters, rule.sources + deformity_rule.sources, rule.profile)
+    counted = result.reasons + result.shortfalls
+    if result.meets:
+        return [Finding(merged, MET, orders, result.evidence, counted, (), deformity.thresholds(deformity_rule))]
+    missing = ["no documented deformity meets a threshold (PI-LL, SVA, pelvic tilt, Cobb angle, thoracic kyphosis, "
+               "or a flat-back diagnosis)"]
+    if not result.shortfalls:
+        missing.append("no standing full-length radiograph measurements are documented")
+    return [Finding(merged, NOT_MET, orders, (), counted, tuple(missing), deformity.thresholds(deformity_rule))]

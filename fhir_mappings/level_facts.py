@@ -1,0 +1,803 @@
+"""Conditions, reports, observations, procedures (and the draft orders) -> LevelFacts: what the
+chart says at each interspace.
+
+Free text is read clause by clause (negation.clause_bounds). Inside a clause, phrases are
+split at commas and at "and" / "or" / "with", and a level belongs to the concepts written in
+its own phrase ("stenosis at L2-3"); a level standing in a phrase without one (", L4-5 and
+L5-S1", ", moderate to severe at L3-4") belongs to the nearest concept before it. Findings of
+no interest here (disc bulge, facet arthropathy, laminectomy) are found too, only so that
+their levels are not handed to a neighbour: "stenosis at L4-5 and a disc bulge at L5-S1"
+puts no stenosis at L5-S1. A concept whose clause names no level takes the levels of a
+level-only clause of its sentence ("L4-5: severe stenosis"), then those of a report heading
+("L4-5:" opening a line), and otherwise gives one fact with interspace None.
+
+Within one resource there is one fact per (kind, interspace, present): the most severe /
+most specific statement wins (stenosis grade, listhesis grade, an unhedged deformity, then a
+stated number). A resource that places a kind at levels drops its level-less facts of that
+kind and polarity. A positive and a negative fact at one interspace are both kept, and facts
+from different resources are never merged: each keeps its own evidence and date.
+"""
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from terminology import cpt, valuesets
+from terminology.conservative_care import procedure_classes_in_text
+from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
+from terminology.systems import CPT, ICD10CM
+
+from .facts import Evidence, LevelFact
+from .negation import clause_bounds, is_negated
+from .resources import clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
+
+LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",
+               "hardware_failure", "destabilizing_decompression")
+FUSION_CLASSES = ("fusion", "deformity_fusion")
+# A fusion named in text without any sign that it already happened ("L4-5 fusion is planned"):
+# read so it owns its levels, never reported except as the levels of a fusion Procedure.
+_FUSION_WORD = "fusion_word"
+QUOTE_LIMIT = 160
+
+# --- text structure ------------------------------------------------------------------------------
+
+# Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
+_FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_PHRASE_SPLIT = re.compile(r",|&|\b(?:and|or|with|without|plus|as well as|along with)\b", re.IGNORECASE)
+_HEADING_COLON = re.compile(r"\s*:")
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def fold_text(text: str) -> str:
+    """Typographic quotes and dashes folded, same length (offsets index the original)."""
+    return valuesets.normalize_text(text)
+
+
+def mask_text(text: str) -> str:
+    """The folded text with dots that end no sentence blanked, same length: clause and sentence
+    bounds computed on it ("3.5 mm" is no sentence end) index the original text."""
+    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), fold_text(text))
+
+
+def sentence_bounds(masked: str, start: int, end: int) -> tuple[int, int]:
+    left = 0
+    for match in _SENTENCE_END.finditer(masked, 0, start):
+        left = match.end()
+    right = _SENTENCE_END.search(masked, end)
+    return left, right.start() if right else len(masked)
+
+
+class Sentences:
+    """Sentence and clause bounds of one masked text. Every sentence end is also a clause end
+    (negation._CLAUSE_END), so negation.clause_bounds and is_negated run on the sentence alone
+    give the same answer as on the whole text, without rescanning it for every mention."""
+
+    def __init__(self, masked: str):
+        self.masked = masked
+        starts, left = [0], 0
+        for match in _SENTENCE_END.finditer(masked):
+            starts.append(match.end())
+        self._starts = starts
+        self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def sentence(self, start: int, end: int) -> tuple[int, int]:
+        index = bisect_right(self._starts, start) - 1
+        lo = self._starts[index]
+        right = _SENTENCE_END.search(self.masked, max(end, lo))
+        return lo, right.start() if right else len(self.masked)
+
+    def clause(self, start: int, end: int) -> tuple[int, int]:
+        key = (start, end)
+        if key not in self._clauses:
+            lo, hi = self.sentence(start, end)
+            left, right = clause_bounds(self.masked[lo:hi], start - lo, end - lo)
+            self._clauses[key] = (left + lo, right + lo)
+        return self._clauses[key]
+
+    def negated(self, start: int, end: int) -> bool:
+        lo, hi = self.sentence(start, end)
+        return is_negated(self.masked[lo:hi], start - lo, end - lo)
+
+    def spans(self):
+        """Every non-empty sentence, in order."""
+        for index, lo in enumerate(self._starts):
+            hi = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self.masked)
+            if self.masked[lo:hi].strip():
+                yield lo, hi
+
+
+def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = QUOTE_LIMIT) -> str:
+    """The span in curly quotes, whitespace collapsed; a long one is cut around focus with "…"."""
+    inner = " ".join(text[start:end].split()).strip(" ,;:")
+    if len(inner) + 2 <= limit:
+        return f"“{inner}”"
+    width = limit - 4
+    centre = (focus[0] + focus[1]) // 2 if focus else start
+    lo = max(start, min(centre - width // 2, end - width))
+    piece = " ".join(text[lo:lo + width].split())[: width]
+    return "“" + ("…" if lo > start else "") + piece + ("…" if lo + width < end else "") + "”"
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+# --- concepts ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Mention:
+    kind: str | None        # a LevelFact kind, _FUSION_WORD, or None: another finding, read for its levels
+    start: int
+    end: int
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.start, self.end
+
+
+def _pattern(phrases: Iterable[str] = (), regexes: Iterable[str] = ()) -> re.Pattern | None:
+    """Whole-word alternation: hand-written regexes first, then phrases longest first."""
+    words = sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p))
+    alternatives = list(regexes) + [r"\s+".join(re.escape(w) for w in p.split()) for p in words]
+    if not alternatives:
+        return None
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])", re.IGNORECASE)
+
+
+def _valueset_text(*names: str) -> list[str]:
+    # Claudication is a symptom, not an imaging finding: it never places stenosis at a level.
+    return [p for name in names for p in valuesets.get(name).text if "claudication" not in p]
+
+
+def _valueset_negatives(*names: str) -> list[str]:
+    return [p for name in names for p in valuesets.get(name).negative_text]
+
+
+# The value sets that name each kind in text (the coded ones also count stenosis with/without
+# claudication, see _CODED_KINDS).
+_TEXT_SETS = {
+    "spondylolisthesis": ("spondylolisthesis",), "instability": ("spinal_instability",), "stenosis": ("stenosis",),
+    "deformity": ("scoliosis", "kyphosis", "flat_back"), "pseudarthrosis": ("pseudarthrosis",),
+    "hardware_failure": ("hardware_failure",),
+}
+_EXTRA_PHRASES = {
+    "spondylolisthesis": ("slip", "slippage"),
+    "instability": ("dynamic instability", "segmental instability", "hypermobility", "hypermobile", "abnormal motion",
+                    "excessive motion", "pathologic motion", "pathological motion", "unstable", "mobile spondylolisthesis"),
+    "stenosis": ("neural compression", "foraminal encroachment", "foraminal compromise", "canal compromise",
+                 "recess narrowing", "lateral recess narrowing", "central canal narrowing", "stenotic"),
+    "deformity": ("sagittal imbalance", "coronal imbalance", "malalignment", "curvature", "dextroscoliosis",
+                  "levoscoliosis", "flatback", "flat back", "hypolordosis", "loss of lordosis"),
+    "pseudarthrosis": ("nonunion", "non-union", "non union"),
+    "hardware_failure": ("fractured hardware", "hardware fracture", "hardware failure", "hardware breakage",
+                         "broken rod", "broken rods", "rod fracture", "fractured rod", "fractured rods", "broken screw",
+                         "broken screws", "screw fracture", "fractured screw", "fractured screws", "screw loosening",
+                         "loose screws"),
+}
+_STRAIGHTENED_LORDOSIS = r"straightening\s+of\s+(?:the\s+)?(?:normal\s+)?(?:lumbar\s+|cervical\s+)?lordo(?:sis|tic\s+curve)"
+_EXTRA_REGEXES = {
+    "instability": (r"dynamic\s+(?:spondylo|antero|retro)?listhesis",),
+    "stenosis": (r"narrowing\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:canal|foramina|foramen|lateral\s+recess(?:es)?)",),
+    "deformity": (_STRAIGHTENED_LORDOSIS,
+                  r"(?:loss|reversal|decrease|flattening)\s+of\s+(?:the\s+)?(?:normal\s+)?(?:lumbar\s+)?lordosis",
+                  r"(?:decreased|reduced|diminished)\s+(?:lumbar\s+)?lordosis",
+                  r"\d+(?:\.\d+)?\s*-?\s*(?:°|degrees?)\s+(?:[a-z]+\s+){0,2}curve"),
+    "hardware_failure": (r"(?:halos?|lucency|lucencies)\s+(?:around|surrounding)\s+(?:the\s+)?(?:\w+\s+)?screws?",),
+}
+_EXTRA_NEGATIVES = {
+    "spondylolisthesis": (r"slip(?:ped|s)?[\s-]*(?:and|&|n)[\s-]*fall\w*",
+                          r"slip(?:ped|s)?\s+on\s+(?:the\s+|a\s+)?(?:ice|stairs?|steps?|floor|wet\s+\w+)"),
+    "instability": (r"unstable\s+(?:angina|gait|vital\s+signs|on\s+(?:his|her|their)\s+feet)",
+                    r"(?:medically|clinically|hemodynamically)\s+unstable"),
+    "deformity": (r"normal\s+(?:\w+\s+)?curvature",),
+}
+
+
+def _kind_patterns() -> dict[str, tuple[re.Pattern, re.Pattern | None]]:
+    patterns = {}
+    for kind, sets in _TEXT_SETS.items():
+        positive = _pattern(_valueset_text(*sets) + list(_EXTRA_PHRASES.get(kind, ())), _EXTRA_REGEXES.get(kind, ()))
+        negative = _pattern(_valueset_negatives(*sets), _EXTRA_NEGATIVES.get(kind, ()))
+        patterns[kind] = (positive, negative)
+    return patterns
+
+
+_KIND_PATTERNS = _kind_patterns()
+
+# Findings of no interest here, read only so that they keep their own levels.
+_OTHER_FINDINGS = re.compile(
+    r"(?<![a-z0-9])(?:dis[ck]\s+(?:bulge|bulging|protrusions?|herniations?|extrusions?|osteophyte\s+complex)|"
+    r"(?:herniated|bulging|protruding|extruded)\s+(?:nucleus\s+pulposus|dis[ck]s?)|hnp|"
+    r"facet\s+(?:arthropathy|hypertrophy|arthrosis|arthritis|effusions?|degeneration|cysts?)|synovial\s+cysts?|"
+    r"osteophytes?|spondylosis|degenerative\s+changes?|post[\s-]?(?:operative|surgical)\s+changes?|"
+    r"annular\s+(?:fissure|tear)s?|modic(?:\s+type\s+\w+)?(?:\s+changes?)?|end\s*plate\s+changes?|"
+    r"ligamentum\s+flavum\s+(?:hypertrophy|thickening|buckling)|schmorl'?s?\s+nodes?|hemangiomas?|fractures?|"
+    r"(?:intact\s+)?(?:hardware|instrumentation|pedicle\s+screws?|interbody\s+cages?)|laminectomy\s+defects?)"
+    r"(?![a-z0-9])", re.IGNORECASE)
+
+_HISTORY_CUE = re.compile(
+    r"\b(?:prior|previous(?:ly)?|history\s+of|hx\s+of|h/o|s/p|status[\s-]+post|post[\s-]?op(?:erative)?|"
+    r"post[\s-]?surgical|remote|existing|known|underwent|had\s+(?:an?|the|his|her)|solid(?:ly)?|healed|mature)(?![\w/])",
+    re.IGNORECASE)
+# Words that turn a fusion after a history cue back into a plan ("s/p laminectomy, now planned for fusion").
+_PLAN_CUE = re.compile(
+    r"\b(?:plan\w*|propos\w*|recommend\w*|candidate|consider\w*|schedul\w*|will|would|should|request\w*|"
+    r"offer\w*|discuss\w*|need\w*|indicat\w*|undergo|pending|now)\b", re.IGNORECASE)
+_SOLID_AFTER = re.compile(
+    r"[^,;.]{0,40}?\b(?:is|are|appears?|remains?|looks?)?\s*(?:solid(?:ly)?|healed|mature|well[\s-]incorporated)\b"
+    r"|\s+status\b", re.IGNORECASE)
+_FUSED = re.compile(r"(?<![\w-])(?:solidly\s+)?fused(?![\w-])", re.IGNORECASE)
+_FUTURE_BEFORE = re.compile(r"\b(?:be|been|being|will|to|get|getting)\s+(?:\w+\s+)?$", re.IGNORECASE)
+
+
+def _history_of_fusion(masked: str, start: int, end: int) -> bool:
+    """A fusion that already happened: a history cue before it in the clause with no plan in
+    between ("s/p L4-S1 fusion", "prior L1-5 fusion"), or "solid"/"status" after it."""
+    lo, hi = clause_bounds(masked, start, end)
+    cues = list(_HISTORY_CUE.finditer(masked, lo, start))
+    if cues and not _PLAN_CUE.search(masked, cues[-1].end(), start):
+        return True
+    return bool(_SOLID_AFTER.match(masked, end, hi))
+
+
+def _procedure_mentions(folded: str, masked: str) -> list[_Mention]:
+    mentions = []
+    for cls, match in procedure_classes_in_text(folded):
+        kind = None
+        if cls in FUSION_CLASSES:
+            kind = "prior_fusion" if _history_of_fusion(masked, match.start(), match.end()) else _FUSION_WORD
+        mentions.append(_Mention(kind, match.start(), match.end()))
+    for match in _FUSED.finditer(folded):
+        if not _FUTURE_BEFORE.search(folded, max(0, match.start() - 25), match.start()):
+            mentions.append(_Mention("prior_fusion", match.start(), match.end()))
+    return mentions
+
+
+def _blank(pattern: re.Pattern | None, text: str) -> str:
+    return pattern.sub(lambda m: " " * len(m.group()), text) if pattern else text
+
+
+def _chart_mentions(folded: str, masked: str) -> list[_Mention]:
+    mentions = []
+    for kind, (positive, negative) in _KIND_PATTERNS.items():
+        mentions += [_Mention(kind, m.start(), m.end()) for m in positive.finditer(_blank(negative, folded))]
+    mentions += _procedure_mentions(folded, masked)
+    other_sets = {name for sets in _TEXT_SETS.values() for name in sets}
+    mentions += [_Mention(None, s, e) for name, s, e in valuesets.find_text(folded) if name not in other_sets]
+    mentions += [_Mention(None, m.start(), m.end()) for m in _OTHER_FINDINGS.finditer(folded)]
+    return _without_overlaps(mentions)
+
+
+def _without_overlaps(mentions: list[_Mention]) -> list[_Mention]:
+    """Kinds of interest beat other findings where they overlap; within one kind the longest wins.
+    Two kinds may share words ("unstable spondylolisthesis" is both)."""
+    def rank(m: _Mention) -> tuple:
+        return (m.kind in LEVEL_KINDS, m.end - m.start)
+    kept: list[_Mention] = []
+    for mention in sorted(mentions, key=rank, reverse=True):
+        clash = [k for k in kept if _overlaps(k.span, mention.span)
+                 and (k.kind == mention.kind or k.kind not in LEVEL_KINDS or mention.kind not in LEVEL_KINDS)]
+        if not clash:
+            kept.append(mention)
+    return sorted(kept, key=lambda m: (m.start, m.end))
+
+
+# Destabilising decompression, read in draft orders only. "Partial facetectomy" never counts.
+_FACETECTOMY = r"facet(?:ectom(?:y|ies)|\s+resections?|\s+removal)"
+_MORE_THAN = r"(?P<more>>\s*=?|≥|greater\s+than|more\s+than|over|at\s+least|exceeding)"
+_DESTABILIZING = (
+    re.compile(rf"(?<![\w>≥])(?:{_MORE_THAN}\s*)?(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent)\s*(?:of\s+(?:the\s+)?)?{_FACETECTOMY}",
+               re.IGNORECASE),
+    re.compile(rf"{_FACETECTOMY}\s*(?:of\s+)?\(?\s*(?:{_MORE_THAN}\s*)?(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent)",
+               re.IGNORECASE),
+    re.compile(rf"\b(?:complete|total|bilateral|full|radical)\s+(?:(?:inferior|superior|bilateral|complete|total)\s+)?"
+               rf"{_FACETECTOMY}", re.IGNORECASE),
+    re.compile(r"\bwide\s+decompression\s+(?:with|and|including)\s+(?:(?:complete|total|bilateral|full)\s+)?"
+               r"facetectom(?:y|ies)", re.IGNORECASE),
+    re.compile(r"\bpars(?:\s+interarticularis)?\s+(?:resection|removal|excision)|"
+               r"\b(?:resection|removal|excision)\s+of\s+(?:the\s+)?pars\b", re.IGNORECASE),
+)
+
+
+def _destabilizing(match: re.Match) -> bool:
+    if "pct" not in match.re.groupindex or match["pct"] is None:
+        return True
+    percent = float(match["pct"])
+    return percent >= 50 if match["more"] else percent > 50
+
+
+def _order_mentions(folded: str, masked: str) -> list[_Mention]:
+    mentions = [_Mention("destabilizing_decompression", m.start(), m.end())
+                for pattern in _DESTABILIZING for m in pattern.finditer(folded) if _destabilizing(m)]
+    mentions += [_Mention(None, m.start(), m.end()) for _, m in procedure_classes_in_text(folded)]
+    return _without_overlaps(mentions)
+
+
+# --- details: severity and numbers -----------------------------------------------------------------
+
+_STENOSIS_GRADE = re.compile(
+    r"(?<![\w-])(?:(?P<moderate_severe>moderate(?:ly)?[\s-]*(?:to|-|/)[\s-]*severe|moderately\s+severe)"
+    r"|(?P<mild_moderate>mild(?:ly)?[\s-]*(?:to|-|/)[\s-]*moderate|mildly\s+moderate)"
+    r"|(?P<severe>severe(?:ly)?|marked(?:ly)?|critical|high[\s-]grade|advanced|profound|tight)"
+    r"|(?P<moderate>moderate(?:ly)?)"
+    r"|(?P<mild>mild(?:ly)?|minimal(?:ly)?|slight(?:ly)?|minor|trace|borderline)"
+    r"|(?P<ungraded>significant|substantial|considerable|notable))(?![\w-])",
+    re.IGNORECASE)
+_STENOSIS_NAMES = {"moderate_severe": "moderate-severe", "mild_moderate": "mild-moderate", "severe": "severe",
+                   "moderate": "moderate", "mild": "mild", "ungraded": None}
+STENOSIS_ORDER = (None, "mild", "mild-moderate", "moderate", "moderate-severe", "severe")
+
+_GRADE_WORD = r"[1-5]|iv|v|i{1,3}|one|two|three|four|five"
+_NUMERALS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5,
+             "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_LISTHESIS_GRADE = re.compile(
+    rf"(?<![\w-])(?:(?:meyerding\s+)?(?:grade|gr\.?)\s*(?P<grade>{_GRADE_WORD})"
+    rf"(?:\s*(?:-|to|/)\s*(?:{_GRADE_WORD}))?(?![\w])"
+    r"|(?P<low>low[\s-]grade)|(?P<high>high[\s-]grade)|(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent\b))",
+    re.IGNORECASE)
+_TRANSLATION_MM = re.compile(
+    r"(?<![\w.])(?P<a>\d+(?:\.\d+)?)\s*mm\b(?:\s+of)?(?:\s+[a-z-]+){0,2}?\s+"
+    r"(?:translation|translational|motion|movement|excursion|displacement|listhesis|anterolisthesis|retrolisthesis|slip)"
+    r"|(?:translation|translational\s+motion|motion|excursion|displacement)\s*(?:of|measuring|measures|:|=)?\s*"
+    r"(?P<b>\d+(?:\.\d+)?)\s*mm\b", re.IGNORECASE)
+_ANY_MM = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*mm\b", re.IGNORECASE)
+_DEGREES = r"\s*-?\s*(?:°|º|˚|degrees?(?![a-z])|deg(?![a-z]))"
+_CURVE_WORDS = r"(?:curves?|curvature|scoliosis|dextroscoliosis|levoscoliosis|kyphosis|kyphoscoliosis|rotoscoliosis)"
+_COBB = re.compile(
+    rf"cobb(?:\s+angles?)?\s*(?:of|is|was|measur\w*|=|:)?\s*(?:approximately\s+)?(?P<a>\d+(?:\.\d+)?){_DEGREES}"
+    rf"|(?<![\w.])(?P<b>\d+(?:\.\d+)?){_DEGREES}\s+(?:[a-z-]+\s+){{0,2}}?{_CURVE_WORDS}"
+    rf"|{_CURVE_WORDS}\s*(?:of|measuring|measures|measured\s+at|=|:)?\s*(?P<c>\d+(?:\.\d+)?){_DEGREES}",
+    re.IGNORECASE)
+_HEDGE = re.compile(r"\b(?:very\s+subtle|subtle|slight(?:ly)?|minimal(?:ly)?|mild(?:ly)?|trace|minor)\b", re.IGNORECASE)
+_STRAIGHTENING = re.compile(_STRAIGHTENED_LORDOSIS, re.IGNORECASE)
+_LINK = re.compile(r"[\s,:()-]*(?:(?:is|are|was|were|appears?|seen|measuring|measures|of|at|which\s+is|that\s+is)\s+)*",
+                   re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Detail:
+    severity: str | None = None
+    value: float | None = None
+    span: tuple[int, int] | None = None    # where the grading words stand
+    graded: bool = False                    # a real grade ("severe", "grade 2"), not "significant"
+
+
+def _meyerding(percent: float) -> str:
+    return "1" if percent <= 25 else "2" if percent <= 50 else "3" if percent <= 75 else "4" if percent <= 100 else "5"
+
+
+def _stenosis_detail(match: re.Match) -> _Detail:
+    severity = _STENOSIS_NAMES[match.lastgroup]
+    return _Detail(severity, None, match.span(), severity is not None)
+
+
+def _listhesis_detail(match: re.Match) -> _Detail:
+    if match["grade"]:
+        # "grade 1-2": the lower grade, so the chart is never read as more than it says.
+        return _Detail(str(_NUMERALS[match["grade"].lower()]), None, match.span(), True)
+    if match["pct"]:
+        percent = float(match["pct"])
+        return _Detail(_meyerding(percent), percent, match.span(), True)
+    # "high-grade" is Meyerding III-V: the lowest of them; "low-grade" says no grade.
+    return _Detail("3" if match["high"] else None, None, match.span(), bool(match["high"]))
+
+
+# --- one text, read --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Statement:
+    kind: str
+    interspace: Interspace | None
+    present: bool
+    quote: str
+    severity: str | None = None
+    value: float | None = None
+
+
+class _Reading:
+    """One text with its mentions, levels, clauses and phrases."""
+
+    def __init__(self, text: str, find_mentions: Callable[[str, str], list[_Mention]]):
+        self.text = text
+        self.folded = fold_text(text)
+        self.masked = mask_text(text)
+        self.bounds = Sentences(self.masked)
+        self.mentions = find_mentions(self.folded, self.masked)
+        self.levels = find_levels(text)
+        protected = [m.span for m in self.mentions] + [(lv.start, lv.end) for lv in self.levels]
+        self._splits = [s for s in _PHRASE_SPLIT.finditer(self.masked)
+                        if not any(_overlaps(s.span(), p) for p in protected)]
+        self.owners = self._assign_levels()
+
+    # structure
+    def clause(self, start: int, end: int) -> tuple[int, int]:
+        return self.bounds.clause(start, end)
+
+    def phrases(self, clause: tuple[int, int]) -> list[tuple[int, int]]:
+        bounds, left = [], clause[0]
+        for split in self._splits:
+            if clause[0] <= split.start() and split.end() <= clause[1]:
+                bounds.append((left, split.start()))
+                left = split.end()
+        return bounds + [(left, clause[1])]
+
+    def phrase(self, start: int, end: int) -> tuple[int, int]:
+        phrases = self.phrases(self.clause(start, end))
+        return next((p for p in phrases if p[0] <= start <= p[1]), phrases[-1])
+
+    def comma_segment(self, start: int, end: int) -> tuple[int, int]:
+        lo, hi = self.clause(start, end)
+        left = self.masked.rfind(",", lo, start)
+        right = self.masked.find(",", end, hi)
+        return (left + 1 if left >= 0 else lo), (right if right >= 0 else hi)
+
+    def _within(self, span: tuple[int, int], items):
+        return [x for x in items if span[0] <= x.start and x.end <= span[1]]
+
+    # levels
+    def _assign_levels(self) -> dict[int, list[int]]:
+        """Mention index -> indexes of the levels it owns."""
+        owners: dict[int, list[int]] = {i: [] for i in range(len(self.mentions))}
+        indexed = list(enumerate(self.mentions))
+        for li, level in enumerate(self.levels):
+            clause = self.clause(level.start, level.end)
+            in_clause = [(i, m) for i, m in indexed if clause[0] <= m.start and m.end <= clause[1]]
+            if not in_clause:
+                continue
+            phrase = self.phrase(level.start, level.end)
+            targets = [i for i, m in in_clause if phrase[0] <= m.start and m.end <= phrase[1]]
+            if not targets:
+                before = [m for _, m in in_clause if m.end <= level.start]
+                nearest = before[-1] if before else in_clause[0][1]
+                near_phrase = self.phrase(nearest.start, nearest.end)
+                targets = [i for i, m in in_clause if near_phrase[0] <= m.start and m.end <= near_phrase[1]]
+            for i in targets:
+                owners[i].append(li)
+        return owners
+
+    def _owned_by_a_kind(self, level_index: int) -> bool:
+        return any(level_index in lis and self.mentions[i].kind in LEVEL_KINDS for i, lis in self.owners.items())
+
+    def levels_of(self, index: int) -> tuple[list[LevelMention], tuple[int, int], str]:
+        """The levels a concept mention speaks of, the span to quote, and a prefix for the quote."""
+        mention = self.mentions[index]
+        clause = self.clause(mention.start, mention.end)
+        owned = [self.levels[li] for li in self.owners[index]]
+        if owned:
+            return owned, clause, ""
+        phrases = self.phrases(clause)
+        here = next(k for k, p in enumerate(phrases) if p[0] <= mention.start <= p[1])
+        for k in (here - 1, here + 1):
+            if 0 <= k < len(phrases):
+                near = [lv for li, lv in enumerate(self.levels) if phrases[k][0] <= lv.start and lv.end <= phrases[k][1]
+                        and self._owned_by_a_kind(li)]
+                if near:
+                    return near, clause, ""
+        if self._within(clause, self.levels):
+            return [], clause, ""
+        sentence = self.bounds.sentence(mention.start, mention.end)
+        loose = [lv for lv in self._within(sentence, self.levels)
+                 if not self._within(self.clause(lv.start, lv.end), self.mentions)]
+        if loose:
+            return loose, sentence, ""
+        if self._within(sentence, self.levels):
+            return [], clause, ""
+        heading = self._heading_before(mention.start)
+        if heading is not None:
+            return [heading], sentence, f"{heading.text}: … "
+        return [], clause, ""
+
+    def _heading_before(self, position: int) -> LevelMention | None:
+        """A level opening a line and followed by a colon ("L4-5: ...") heads what follows it,
+        up to the next heading or a blank line."""
+        found = None
+        for level in self.levels:
+            if level.start >= position:
+                break
+            before = self.masked[:level.start].rstrip(" \t")
+            opens = not before or before.endswith("\n") or before[-1] in ".!?"
+            if opens and _HEADING_COLON.match(self.masked, level.end):
+                found = level
+        if found is not None and _BLANK_LINE.search(self.masked, found.end, position):
+            return None
+        return found
+
+    # details
+    def nearest_detail(self, pattern: re.Pattern, read: Callable[[re.Match], _Detail], mention: _Mention,
+                       level: LevelMention | None) -> _Detail:
+        """Grading words for the mention at this level: the nearest before the level (not past
+        the concept's phrase nor another finding), else in the concept's phrase, else right after."""
+        phrase = self.phrase(mention.start, mention.end)
+        if level is not None:
+            lo = phrase[0] if mention.start < level.start else self.clause(level.start, level.end)[0]
+            for other in self.mentions:
+                if other.kind != mention.kind and lo <= other.start and other.end <= level.start \
+                        and not _overlaps(other.span, mention.span):
+                    lo = max(lo, other.end)
+            found = list(pattern.finditer(self.folded, lo, level.start))
+            if found:
+                return read(found[-1])
+        found = list(pattern.finditer(self.folded, phrase[0], mention.start))
+        if found:
+            return read(found[-1])
+        anchors = [(mention.end, phrase[1])]
+        if level is not None:
+            anchors.append((level.end, self.phrase(level.start, level.end)[1]))
+        for anchor, limit in anchors:
+            link = _LINK.match(self.folded, anchor, limit)
+            after = pattern.match(self.folded, link.end(), limit) if link else None
+            if after:
+                return read(after)
+        return _Detail()
+
+    def nearest_number(self, patterns: tuple[re.Pattern, ...], anchor: tuple[int, int]) -> float | None:
+        """The number of the first pattern that has one in the clause, nearest to anchor."""
+        lo, hi = self.clause(*anchor)
+        for pattern in patterns:
+            found = list(pattern.finditer(self.folded, lo, hi))
+            if found:
+                best = min(found, key=lambda m: abs(m.start() - anchor[0]))
+                return float(next(g for g in best.groups() if g is not None))
+        return None
+
+    def hedged(self, mention: _Mention) -> bool:
+        """Deformity hedged in its phrase, or in an appositive right after it ("curvature, very subtle")."""
+        if _STRAIGHTENING.fullmatch(self.folded, mention.start, mention.end):
+            return True
+        clause = self.clause(mention.start, mention.end)
+        phrases = self.phrases(clause)
+        here = next(k for k, p in enumerate(phrases) if p[0] <= mention.start <= p[1])
+        spans = [phrases[here]]
+        if here + 1 < len(phrases) and not self._within(phrases[here + 1], self.mentions) \
+                and not self._within(phrases[here + 1], self.levels):
+            spans.append(phrases[here + 1])
+        return any(_HEDGE.search(self.folded, lo, hi) for lo, hi in spans)
+
+    def negated(self, mention: _Mention) -> bool:
+        return self.bounds.negated(mention.start, mention.end)
+
+    def graded_here(self, detail: _Detail, anchor: tuple[int, int]) -> bool:
+        """A real grade in the comma segment of the level, with no negation cue of its own,
+        outweighs a negation earlier in the clause: "no stenosis at L2-3, severe at L4-5"."""
+        if not detail.graded or detail.span is None:
+            return False
+        lo, hi = self.comma_segment(*anchor)
+        if not (lo <= detail.span[0] and detail.span[1] <= hi):
+            return False
+        segment = self.masked[lo:hi]
+        return not is_negated(segment, detail.span[0] - lo, detail.span[1] - lo)
+
+
+def _interspaces_of(kind: str, level: LevelMention) -> tuple[Interspace, ...]:
+    spaces = level.range.interspaces()
+    if spaces or kind != "spondylolisthesis":
+        return spaces
+    # "anterolisthesis of L4": the slipped vertebra over the one below it.
+    vertebra = level.range.start
+    try:
+        return (Interspace(vertebra, Vertebra(vertebra.index + 1)),)
+    except ValueError:
+        return ()
+
+
+def _detail_for(reading: _Reading, mention: _Mention, level: LevelMention | None) -> _Detail:
+    anchor = (level.start, level.end) if level is not None else mention.span
+    if mention.kind == "stenosis":
+        return reading.nearest_detail(_STENOSIS_GRADE, _stenosis_detail, mention, level)
+    if mention.kind == "spondylolisthesis":
+        return reading.nearest_detail(_LISTHESIS_GRADE, _listhesis_detail, mention, level)
+    if mention.kind == "instability":
+        return _Detail(value=reading.nearest_number((_TRANSLATION_MM, _single(_ANY_MM, reading, anchor)), anchor))
+    if mention.kind == "deformity":
+        return _Detail(severity="subtle" if reading.hedged(mention) else None,
+                       value=reading.nearest_number((_COBB,), mention.span))
+    return _Detail()
+
+
+def _single(pattern: re.Pattern, reading: _Reading, anchor: tuple[int, int]) -> re.Pattern:
+    """pattern when it occurs exactly once in the clause (one unlabelled "4 mm" is the translation), else a
+    pattern that never matches."""
+    lo, hi = reading.clause(*anchor)
+    return pattern if len(list(pattern.finditer(reading.folded, lo, hi))) == 1 else _NEVER
+
+
+_NEVER = re.compile(r"(?!x)x")
+
+
+def _read(text: str, find_mentions: Callable[[str, str], list[_Mention]] = _chart_mentions) -> list[_Statement]:
+    if not text or not text.strip():
+        return []
+    reading = _Reading(text, find_mentions)
+    statements = []
+    for index, mention in enumerate(reading.mentions):
+        if mention.kind is None:
+            continue
+        levels, quoted, prefix = reading.levels_of(index)
+        quote = quote_span(text, *quoted, focus=mention.span)
+        if prefix:
+            quote = f"“{prefix}{quote[1:]}"
+        negated = reading.negated(mention)
+        targets = [(lv, s) for lv in levels for s in _interspaces_of(mention.kind, lv)] or [(None, None)]
+        for level, space in targets:
+            detail = _detail_for(reading, mention, level)
+            anchor = (level.start, level.end) if level is not None else mention.span
+            present = not negated or reading.graded_here(detail, anchor)
+            # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
+            severity = detail.severity if present else None
+            statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value))
+    return statements
+
+
+# --- resources -------------------------------------------------------------------------------------
+
+_CODED_KINDS = {
+    "spondylolisthesis": "spondylolisthesis", "spinal_instability": "instability", "stenosis": "stenosis",
+    "stenosis_with_claudication": "stenosis", "stenosis_without_claudication": "stenosis",
+    "scoliosis": "deformity", "kyphosis": "deformity", "flat_back": "deformity",
+    "pseudarthrosis": "pseudarthrosis", "hardware_failure": "hardware_failure",
+}
+_ARTHRODESIS_STATUS = "Z98.1"   # ICD-10-CM "arthrodesis status": a prior fusion, coded
+
+
+def _texts(resource: dict, *fields: str) -> list[str]:
+    return list(dict.fromkeys(concept_texts(resource, *fields)))
+
+
+def _level_spaces(texts: Iterable[str]) -> list[Interspace]:
+    spaces = [s for text in texts for lv in find_levels(text) for s in lv.range.interspaces()]
+    return list(dict.fromkeys(spaces))
+
+
+def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> list[_Statement]:
+    """Kinds coded on the resource, placed at the levels its code text or body site names."""
+    kinds: dict[str, str] = {}
+    label = next(iter(_texts(resource, field)), "")
+    for system, code in codings(resource, field):
+        if system is None:
+            continue
+        names = {_CODED_KINDS[n] for n in valuesets.match_coding(system, code) if n in _CODED_KINDS}
+        if system == ICD10CM and valuesets.normalize_icd10cm(code).startswith(_ARTHRODESIS_STATUS):
+            names.add("prior_fusion")
+        for kind in names:
+            kinds.setdefault(kind, f"“{label}” ({code})" if label else code)
+    spaces = _level_spaces(level_texts) or [None]
+    return [_Statement(kind, space, True, quote) for kind, quote in kinds.items() for space in spaces]
+
+
+def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list[_Statement]:
+    """Code texts: a concept without a level there takes the body site's levels."""
+    statements = []
+    for statement in (s for text in texts for s in _read(text)):
+        if statement.interspace is None and site_spaces:
+            statements += [replace(statement, interspace=space) for space in site_spaces]
+        else:
+            statements.append(statement)
+    return statements
+
+
+def _notes(resource: dict) -> list[_Statement]:
+    return [s for text in note_texts(resource) for s in _read(text)]
+
+
+def _condition(resource: dict) -> list[_Statement]:
+    code_texts = _texts(resource, "code")
+    sites = _texts(resource, "bodySite")
+    statements = _coded_statements(resource, "code", code_texts + sites)
+    statements += _read_concept_texts(code_texts, _level_spaces(sites)) + _notes(resource)
+    if is_inactive(resource):
+        # A resolved condition no longer describes the spine; a fusion, once done, stays done.
+        statements = [s for s in statements if s.kind == "prior_fusion"]
+    return statements
+
+
+def _report(resource: dict) -> list[_Statement]:
+    texts = _texts(resource, "code") + _texts(resource, "conclusionCode")
+    if isinstance(resource.get("conclusion"), str):
+        texts.append(resource["conclusion"])
+    statements = _coded_statements(resource, "conclusionCode", _texts(resource, "conclusionCode"))
+    return statements + [s for text in texts for s in _read(text)] + _notes(resource)
+
+
+def _with_value(name: str, holder: dict) -> str:
+    """An observation's name read together with its value: "Spondylolisthesis grade" + "2"."""
+    if holder.get("valueBoolean") is False:
+        return f"No {name}" if name else ""
+    value = holder.get("valueString")
+    if not isinstance(value, str):
+        value = next(iter(_texts(holder, "valueCodeableConcept")), "")
+    return f"{name} {value}".strip()
+
+
+def _observation(resource: dict) -> list[_Statement]:
+    texts = [_with_value(next(iter(_texts(resource, "code")), ""), resource)]
+    for component in resource.get("component") or ():
+        if isinstance(component, dict):
+            texts.append(_with_value(next(iter(_texts(component, "code")), ""), component))
+    return [s for text in texts for s in _read(text)] + _notes(resource)
+
+
+def _is_fusion(resource: dict) -> bool:
+    for system, code in codings(resource, "code"):
+        entry = cpt.lookup(code) if system in (CPT, None) else None
+        if entry is not None and entry.procedure_class in FUSION_CLASSES:
+            return True
+    return any(cls in FUSION_CLASSES for text in _texts(resource, "code") for cls, _ in procedure_classes_in_text(text))
+
+
+def _procedure(resource: dict) -> list[_Statement]:
+    notes = _notes(resource)
+    statements = [s for s in notes if s.kind != _FUSION_WORD]
+    if resource.get("status") != "completed" or not _is_fusion(resource):
+        return statements
+    names = _texts(resource, "code")
+    codes = [code for system, code in codings(resource, "code") if system in (CPT, None)]
+    quote = f"“{names[0]}”" if names else "fusion"
+    quote += f" (CPT {', '.join(codes)})" if codes else ""
+    spaces = _level_spaces(names + _texts(resource, "bodySite"))
+    # Levels only in the operative note: those it gives the fusion ("instrumented fusion L4-5").
+    spaces = spaces or list(dict.fromkeys(s.interspace for s in notes if s.kind in (_FUSION_WORD, "prior_fusion")
+                                          and s.interspace is not None))
+    return statements + [_Statement("prior_fusion", space, True, quote) for space in spaces or [None]]
+
+
+_READERS: dict[str, Callable[[dict], list[_Statement]]] = {
+    "Condition": _condition, "DiagnosticReport": _report, "Observation": _observation, "Procedure": _procedure,
+}
+
+
+def _order(resource: dict) -> list[_Statement]:
+    """Draft ServiceRequest: a destabilising decompression, at the levels of its clause or of the order."""
+    texts = _texts(resource, "code") + _texts(resource, "orderDetail") + list(note_texts(resource))
+    order_spaces = _level_spaces(texts + _texts(resource, "bodySite"))
+    statements = []
+    for statement in (s for text in texts for s in _read(text, _order_mentions)):
+        if statement.interspace is None and order_spaces:
+            statements += [replace(statement, interspace=space) for space in order_spaces]
+        else:
+            statements.append(statement)
+    return statements
+
+
+# --- statements -> facts ---------------------------------------------------------------------------
+
+def _strength(statement: _Statement) -> tuple:
+    """How much a statement says, for keeping one per (kind, interspace, present) in a resource."""
+    if statement.kind == "stenosis":
+        rank = STENOSIS_ORDER.index(statement.severity) if statement.severity in STENOSIS_ORDER else 0
+    elif statement.kind == "spondylolisthesis":
+        rank = int(statement.severity) if statement.severity else 0
+    elif statement.kind == "deformity":
+        rank = 0 if statement.severity == "subtle" else 1
+    else:
+        rank = 0
+    return rank, statement.value is not None, statement.value or 0
+
+
+def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
+    best: dict[tuple, _Statement] = {}
+    for statement in statements:
+        if statement.kind not in LEVEL_KINDS:
+            continue
+        key = (statement.kind, statement.interspace, statement.present)
+        if key not in best or _strength(statement) > _strength(best[key]):
+            best[key] = statement
+    located = {(kind, present) for kind, space, present in best if space is not None}
+    ref, day = reference(resource), clinical_period(resource)[0]
+    return [LevelFact(s.kind, s.interspace, s.present, Evidence(ref, s.quote, day), s.severity, s.value)
+            for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
+
+
+def map_level_facts(resources, draft_orders=()) -> tuple[LevelFact, ...]:
+    """LevelFacts of the patient's record, plus destabilising decompressions planned in the draft orders."""
+    facts: list[LevelFact] = []
+    for resource in resources:
+        read = _READERS.get(resource.get("resourceType")) if isinstance(resource, dict) else None
+        if read is not None and not is_refuted(resource):
+            facts += _facts_of(resource, read(resource))
+    for order in draft_orders:
+        if isinstance(order, dict) and order.get("resourceType") == "ServiceRequest" and not is_refuted(order):
+            facts += _facts_of(order, _order(order))
+    return tuple(facts)

@@ -1,0 +1,484 @@
+"""Observations and free text -> Measurements (the names of terminology/data/measurements.json).
+
+Observations are read by their coding (LOINC) or their name, with the value they carry;
+components are measurements of their own. Free text (report conclusions, string values,
+notes of any resource) is read phrase by phrase: a measurement's phrase takes the number
+written right after it ("PI 51°", "pelvic incidence of 51 degrees", "translation at L4-5 of
+4 mm") or, failing that, one written just before it ("31 degrees of lumbar lordosis", "a
+51-degree pelvic incidence", "80% relief"); each number is read once. A range ("LL 27-28°")
+is read as its midpoint. Units are normalised to deg, cm, mm, %, score and count, and SVA
+is always in cm.
+
+A pelvic incidence and a lumbar lordosis read from one resource, or from resources of the
+same date, give a derived pi_ll_mismatch when none is stated there.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from terminology import measurements as terms
+from terminology.levels import LevelRange, find_levels
+from terminology.systems import LOINC
+from terminology.valuesets import compile_phrases
+
+from .facts import Evidence, Measurement
+from .level_facts import Sentences, fold_text, mask_text, quote_span
+from .resources import clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
+
+SI_TEST = "si_provocative_test"
+SI_BLOCK = "si_block_relief"
+# Measurements that are taken at a level: the nearest level in the clause is kept with them.
+LEVELLED = frozenset({"cobb_angle", "thoracic_kyphosis", "translation_flexion_extension",
+                      "angulation_flexion_extension", "slip_percent"})
+# A bare number after the full name is enough for these ("pelvic incidence 51", "ODI 21");
+# abbreviations and number-only phrases always need the unit ("PT 25°", never "PT 2x/week").
+UNIT_OPTIONAL = frozenset({"pelvic_incidence", "lumbar_lordosis", "pi_ll_mismatch", "pelvic_tilt", "cobb_angle",
+                           "thoracic_kyphosis", "angulation_flexion_extension", "pain_score", "odi"})
+# Accepted written units; SVA is written in cm or mm.
+_ACCEPTED_UNITS = {"sagittal_vertical_axis": ("cm", "mm")}
+# Scoliosis words with a number in degrees are a Cobb angle ("levoscoliosis of 35°").
+_EXTRA_PHRASES = (("cobb_angle", terms.Phrase("scoliosis", requires_number=True)),
+                  ("cobb_angle", terms.Phrase("dextroscoliosis", requires_number=True)),
+                  ("cobb_angle", terms.Phrase("levoscoliosis", requires_number=True)))
+
+# --- numbers ---------------------------------------------------------------------------------------
+
+_UNIT_RES = {
+    "deg": r"\s*-?\s*(?:°|º|˚|degrees?(?![a-z])|deg(?![a-z]))",
+    "cm": r"\s*(?:cm|centimet(?:er|re)s?)(?![a-z])",
+    "mm": r"\s*(?:mm|millimet(?:er|re)s?)(?![a-z])",
+    "%": r"\s*(?:%|percent(?![a-z])|per\s+cent(?![a-z]))",
+    "score": r"\s*(?:/\s*10|out\s+of\s+10)(?![0-9])",
+}
+_GROUP = {"deg": "deg", "cm": "cm", "mm": "mm", "%": "pct", "score": "score"}
+_UNIT_OF_GROUP = {v: k for k, v in _GROUP.items()}
+# "§" stands for a level in the searched text, so "L4-5" gives no number and a level may sit
+# between a name and its number ("translation at L4-5 of 4 mm").
+_NUMBER = (r"(?<![\w.,/§])(?P<sign>[+\-\u2212]\s?)?(?P<a>\d+(?:\.\d+)?)"
+           r"(?:\s*(?:-|–|to)\s*(?P<b>\d+(?:\.\d+)?))?")
+_GAP = (r"(?:[\s:=~≈()§]|\b(?:of|is|was|were|measures|measured|measuring|approximately|approx|about|at|around|"
+        r"roughly)\b)*")
+_BEFORE_TAIL = r"(?P<tail>(?:[^\w\n§]+[a-z-]+){0,2}?[^\w\n§]+)$"
+_WINDOW = 40
+_SI_WORDS = re.compile(r"(?<![a-z])(?:si|sij|sacroiliac|si-joint)(?![a-z])", re.IGNORECASE)
+_POSTERIOR = re.compile(r"\s*(?:posterior|posteriorly|behind)\b", re.IGNORECASE)
+_ANY_VALUE = re.compile(_NUMBER + r"(?:" + "|".join(f"(?P<{_GROUP[u]}>{r})" for u, r in _UNIT_RES.items()) + r")?",
+                        re.IGNORECASE)
+_PERCENT = re.compile(_NUMBER + _UNIT_RES["%"], re.IGNORECASE)
+
+
+def _value_pattern(units: tuple[str, ...], optional: bool) -> re.Pattern:
+    unit = "|".join(f"(?P<{_GROUP[u]}>{_UNIT_RES[u]})" for u in units)
+    return re.compile(_NUMBER + f"(?:{unit}){'?' if optional else ''}" + r"(?![\d])", re.IGNORECASE)
+
+
+def _number(match: re.Match) -> float:
+    """The value written; a range is read as its midpoint."""
+    value = float(match["a"]) if match["b"] is None else (float(match["a"]) + float(match["b"])) / 2
+    return -value if match["sign"] and match["sign"].strip() in "-\u2212" else value
+
+
+def _unit(match: re.Match, default: str) -> str:
+    return next((_UNIT_OF_GROUP[g] for g in _UNIT_OF_GROUP if g in match.re.groupindex and match[g]), default)
+
+
+# --- phrases ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Phrase:
+    name: str
+    phrase: terms.Phrase
+    pattern: re.Pattern
+    after: re.Pattern          # the number that may follow the name
+    before: re.Pattern         # the number that may precede it (always with its unit)
+
+    @property
+    def needs_unit(self) -> bool:
+        return self.phrase.abbreviation or self.phrase.requires_number or self.name not in UNIT_OPTIONAL
+
+    @property
+    def names_si(self) -> bool:
+        return bool(_SI_WORDS.search(self.phrase.text))
+
+
+def _phrase(name: str, phrase: terms.Phrase) -> _Phrase:
+    unit = terms.get(name).unit
+    units = _ACCEPTED_UNITS.get(name, (unit,)) if unit != "count" else ()
+    optional = not (phrase.abbreviation or phrase.requires_number) and name in UNIT_OPTIONAL
+    pattern = compile_phrases([phrase.text])
+    value = _value_pattern(units, optional) if units else re.compile(r"(?!x)x")
+    before = re.compile(_value_pattern(units, False).pattern + _BEFORE_TAIL, re.IGNORECASE) if units else value
+    return _Phrase(name, phrase, pattern, value, before)
+
+
+def _phrases() -> tuple[_Phrase, ...]:
+    found = [_phrase(name, p) for name in sorted(terms.all_names()) if name != SI_TEST for p in terms.get(name).phrases]
+    return tuple(found + [_phrase(name, p) for name, p in _EXTRA_PHRASES])
+
+
+_PHRASES = _phrases()
+# One alternation, longest phrase first: each finditer hit is the leftmost, longest name, so
+# "PI-LL" is read as one name and never as "PI" and "LL" (phrase texts are unique).
+_ANY_PHRASE = compile_phrases([p.phrase.text for p in _PHRASES])
+_PHRASE_BY_TEXT = {p.phrase.text: p for p in _PHRASES}
+_GAP_RE = re.compile(_GAP, re.IGNORECASE)
+
+# --- SI provocative tests ----------------------------------------------------------------------------
+
+_PROVOCATIVE = compile_phrases([p.text for p in terms.get(SI_TEST).phrases] + ["si provocation", "provocation"])
+_POLARITY = (r"(?P<pos>positive|pos(?![a-z])|\(\+\)|\+(?![\d])|reproduc\w*|provok\w*|elicit\w*)"
+             r"|(?P<neg>negative|neg(?![a-z])|\(-\)|\(\u2212\)|unremarkable|painless)")
+_POLARITY_RE = re.compile(_POLARITY, re.IGNORECASE)
+_POLARITY_AFTER = re.compile(
+    r"[\s:=]*(?:(?:tests?|signs?|maneuvers?|manoeuvres?|is|was|were|are|bilaterally|bilateral|"
+    r"on\s+the\s+(?:right|left)|right|left)[\s:=]*)*(?:" + _POLARITY + ")", re.IGNORECASE)
+# Inside a list of SI tests, "compression" and "distraction" alone name the tests.
+_SI_SHORT = re.compile(r"(?<![a-z])(?:(?P<compression>compression)|(?P<distraction>distraction|gapping))(?![a-z])"
+                       r"(?!\s+fractures?)", re.IGNORECASE)
+_NOT_SI_COMPRESSION = re.compile(r"(?:cord|root|nerve|thecal\s+sac|neural|foraminal|sac)\s*$", re.IGNORECASE)
+_TALLY = re.compile(r"(?<![\d/])(?P<k>\d)\s*(?:/|of|out\s+of)\s*(?P<n>\d)(?![\d/])"
+                    r"|(?P<k2>\d|one|two|three|four|five)\s+(?:positive|\+)\s+(?:\w+\s+){0,2}?(?:provocative|provocation)",
+                    re.IGNORECASE)
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+
+
+# --- reading one text ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Found:
+    name: str
+    value: float | None
+    unit: str
+    quote: str
+    levels: tuple[LevelRange, ...] = ()
+    test: str | None = None
+    positive: bool | None = None
+
+
+class _TextReader:
+    def __init__(self, text: str, si_context: bool):
+        self.text = text
+        self.folded = fold_text(text)
+        self.masked = mask_text(text)
+        self.levels = find_levels(text)
+        self.numbers = "".join(self._level_masked())     # folded, levels as "§"
+        self.si_context = si_context
+        self.used: list[tuple[int, int]] = []
+        self.bounds = Sentences(self.masked)
+
+    def _level_masked(self):
+        last = 0
+        for level in self.levels:
+            yield self.folded[last:level.start]
+            yield "§" * (level.end - level.start)
+            last = level.end
+        yield self.folded[last:]
+
+    def clause(self, start: int, end: int) -> tuple[int, int]:
+        return self.bounds.clause(start, end)
+
+    def quote(self, start: int, end: int) -> str:
+        return quote_span(self.text, *self.clause(start, end), focus=(start, end))
+
+    def free(self, span: tuple[int, int]) -> bool:
+        return not any(span[0] < e and s < span[1] for s, e in self.used)
+
+    def nearest_level(self, span: tuple[int, int]) -> tuple[LevelRange, ...]:
+        lo, hi = self.clause(*span)
+        here = [lv for lv in self.levels if lo <= lv.start and lv.end <= hi]
+        if not here:
+            return ()
+        best = min(here, key=lambda lv: min(abs(lv.start - span[1]), abs(span[0] - lv.end)))
+        return (best.range,)
+
+    # phrase hits
+    def hits(self) -> list[tuple[_Phrase, re.Match]]:
+        kept = []
+        for match in _ANY_PHRASE.finditer(self.folded):
+            phrase = _PHRASE_BY_TEXT[" ".join(match.group().lower().split())]
+            if phrase.name == SI_BLOCK and not phrase.names_si and not self._si_near(match):
+                continue           # "80% relief" is an SI block's only when SI is named nearby
+            kept.append((phrase, match))
+        return kept
+
+    def _si_near(self, match: re.Match) -> bool:
+        lo, hi = self.bounds.sentence(match.start(), match.end())
+        return self.si_context or bool(_SI_WORDS.search(self.folded, lo, hi))
+
+    def value_after(self, phrase: _Phrase, match: re.Match) -> re.Match | None:
+        gap = _GAP_RE.match(self.numbers, match.end(), match.end() + _WINDOW)
+        value = phrase.after.match(self.numbers, gap.end(), match.end() + _WINDOW) if gap else None
+        return value if value and self.free(value.span("a")) else None
+
+    def value_before(self, phrase: _Phrase, match: re.Match) -> re.Match | None:
+        lo = max(0, match.start() - _WINDOW)
+        value = phrase.before.search(self.numbers, lo, match.start())
+        return value if value and self.free(value.span("a")) else None
+
+    def read(self) -> list[_Found]:
+        hits = self.hits()
+        values: dict[int, re.Match] = {}
+        # A number written right against its name is taken first, either side ("PI 51°",
+        # "3.5 mm translation at L3-4 (2.5 mm ...)"); then one after the name, then one before.
+        passes = ((self.value_after, True), (self.value_before, True), (self.value_after, False),
+                  (self.value_before, False))
+        for direction, adjacent_only in passes:
+            for index, (phrase, match) in enumerate(hits):
+                if index in values:
+                    continue
+                value = direction(phrase, match)
+                if value is not None and (not adjacent_only or self._adjacent(match, value)):
+                    values[index] = value
+                    self.used.append((value.start(), value.end()))
+        found = [self._measurement(hits[i][0], hits[i][1], v) for i, v in sorted(values.items())]
+        found = [f for f in found if f is not None]
+        return found + self._more_block_reliefs(found) + self.si_tests()
+
+    def _adjacent(self, match: re.Match, value: re.Match) -> bool:
+        """Only spaces, a colon or a hyphen between name and number ("PI 51°", "51-degree pelvic incidence")."""
+        between = value["tail"] if "tail" in value.re.groupindex else self.numbers[match.end():value.start()]
+        return len(between) <= 3 and not re.search(r"[^\s:=-]", between)
+
+    def _measurement(self, phrase: _Phrase, match: re.Match, value: re.Match) -> _Found | None:
+        unit = _unit(value, terms.get(phrase.name).unit)
+        number = _number(value)
+        if phrase.name == "sagittal_vertical_axis":
+            number, unit = (number / 10 if unit == "mm" else number), "cm"
+            if _POSTERIOR.match(self.folded, value.end()):
+                number = -abs(number)
+        span = (min(match.start(), value.start()), max(match.end(), value.end()))
+        levels = self.nearest_level(span) if phrase.name in LEVELLED else ()
+        return _checked(_Found(phrase.name, number, unit, self.quote(*span), levels))
+
+    def _more_block_reliefs(self, found: list[_Found]) -> list[_Found]:
+        """"90% relief after the first block and 75% after the second": every other percentage
+        in a sentence that reports SI-block relief is one more block."""
+        if not any(f.name == SI_BLOCK for f in found):
+            return []
+        more = []
+        for phrase, match in self.hits():
+            if phrase.name != SI_BLOCK:
+                continue
+            lo, hi = self.bounds.sentence(match.start(), match.end())
+            for value in _PERCENT.finditer(self.numbers, lo, hi):
+                if self.free(value.span("a")):
+                    self.used.append(value.span())
+                    more.append(_checked(_Found(SI_BLOCK, _number(value), "%", self.quote(*value.span()))))
+        return [m for m in more if m is not None]
+
+    # SI tests
+    def si_tests(self) -> list[_Found]:
+        found = []
+        for lo, hi in self._sentences():
+            named = [(k, lo + s, lo + e) for k, s, e in terms.find_si_tests(self.text[lo:hi])]
+            provocative = _PROVOCATIVE.search(self.folded, lo, hi) if _PROVOCATIVE else None
+            if named or provocative:
+                named = self._with_short_names(named, lo, hi)
+            for key, start, end in named:
+                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, self._polarity(start, end)))
+            if provocative:
+                tally = self._tally(lo, hi, bool(named))
+                if tally is not None:
+                    found.append(_Found(SI_TEST, tally, "count", quote_span(self.text, lo, hi)))
+        return found
+
+    def _sentences(self):
+        return self.bounds.spans()
+
+    def _with_short_names(self, named, lo, hi):
+        taken = [(s, e) for _, s, e in named]
+        for match in _SI_SHORT.finditer(self.folded, lo, hi):
+            if any(match.start() < e and s < match.end() for s, e in taken):
+                continue
+            if _NOT_SI_COMPRESSION.search(self.folded, max(0, match.start() - 20), match.start()):
+                continue
+            named.append((match.lastgroup, match.start(), match.end()))
+        return sorted(named, key=lambda h: h[1])
+
+    def _polarity(self, start: int, end: int) -> bool | None:
+        """Right after the test ("FABER positive", "Gaenslen (-)"), else the nearest polarity word
+        before it in the clause ("positive FABER, thigh thrust and compression tests")."""
+        after = _POLARITY_AFTER.match(self.folded, end)
+        if after and after.end() <= self.clause(start, end)[1]:
+            return after["pos"] is not None
+        lo, _ = self.clause(start, end)
+        before = list(_POLARITY_RE.finditer(self.folded, lo, start))
+        return before[-1]["pos"] is not None if before else None
+
+    def _tally(self, lo: int, hi: int, named: bool) -> float | None:
+        """Positive tests counted in words: "positive: 3/5", "2 of 5 ... positive"; "provocative
+        tests negative" with no test named is a count of 0."""
+        polarity = {("pos" if m["pos"] else "neg") for m in _POLARITY_RE.finditer(self.folded, lo, hi)}
+        match = _TALLY.search(self.folded, lo, hi)
+        if match and match["k"]:
+            k, n = int(match["k"]), int(match["n"])
+            if k <= n <= 9:
+                return float(n - k if polarity == {"neg"} else k)
+        elif match:
+            return float(_WORD_NUMBERS.get(match["k2"].lower()) or int(match["k2"]))
+        if not named and polarity == {"neg"}:
+            return 0.0
+        return None
+
+
+def _checked(found: _Found) -> _Found | None:
+    """A value outside the measurement's possible range is a misreading (pain 70/10)."""
+    bounds = terms.get(found.name).value_range
+    if found.value is None or bounds is None:
+        return found
+    low, high = bounds
+    if (low is not None and found.value < low) or (high is not None and found.value > high):
+        return None
+    return found
+
+
+# --- structured observations ---------------------------------------------------------------------------
+
+_UNIT_WORDS = {"deg": "deg", "°": "deg", "degree": "deg", "degrees": "deg", "[deg]": "deg", "cm": "cm", "mm": "mm",
+               "%": "%", "percent": "%", "{score}": "score", "score": "score", "/10": "score", "{count}": "count",
+               "count": "count", "{#}": "count", "1": "count"}
+
+
+def _quantity(holder: dict) -> tuple[float | None, str]:
+    quantity = holder.get("valueQuantity")
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), (int, float)):
+        unit = quantity.get("unit") or quantity.get("code") or ""
+        return float(quantity["value"]), _UNIT_WORDS.get(str(unit).strip().lower(), str(unit).strip())
+    if isinstance(holder.get("valueInteger"), int) and not isinstance(holder.get("valueInteger"), bool):
+        return float(holder["valueInteger"]), ""
+    if isinstance(holder.get("valueString"), str):
+        match = _ANY_VALUE.search(fold_text(holder["valueString"]))
+        if match:
+            return _number(match), _unit(match, "")
+    return None, ""
+
+
+def _polarity_of(holder: dict) -> bool | None:
+    if isinstance(holder.get("valueBoolean"), bool):
+        return holder["valueBoolean"]
+    words = [holder.get("valueString")] + list(concept_texts(holder, "valueCodeableConcept"))
+    for text in (w for w in words if isinstance(w, str)):
+        match = _POLARITY_RE.search(text) or re.search(r"\b(?:(?P<pos>present|yes)|(?P<neg>absent|no))\b", text, re.I)
+        if match:
+            return match["pos"] is not None
+    return None
+
+
+def _name_of(holder: dict, label: str, unit: str) -> str | None:
+    for system, code in codings(holder, "code"):
+        name = terms.match_coding(system, code) if system == LOINC else None
+        if name:
+            return name
+    if not label:
+        return None
+    if terms.find_si_tests(label) or (_PROVOCATIVE and _PROVOCATIVE.search(label)):
+        return SI_TEST
+    # The value is structured, so any phrase of the name counts; an abbreviation only with its unit.
+    hits = [(len(m.group()), p.name) for p in _PHRASES for m in p.pattern.finditer(fold_text(label))
+            if not p.phrase.abbreviation or unit == terms.get(p.name).unit]
+    return max(hits)[1] if hits else None
+
+
+def _structured(holder: dict, label: str) -> _Found | None:
+    value, unit = _quantity(holder)
+    name = _name_of(holder, label, unit)
+    if name is None:
+        return None
+    if name == SI_TEST:
+        tests = terms.find_si_tests(label)
+        if len(tests) == 1:
+            return _Found(SI_TEST, None, "count", label, (), tests[0][0], _polarity_of(holder))
+        return _Found(SI_TEST, value, "count", f"{label}: {value:g}") if value is not None else None
+    if value is None:
+        return None
+    unit = unit or terms.get(name).unit
+    if name == "sagittal_vertical_axis" and unit == "mm":
+        value, unit = value / 10, "cm"
+    levels = tuple(lv.range for lv in find_levels(label)) if name in LEVELLED else ()
+    return _checked(_Found(name, value, unit, f"{label}: {value:g} {unit}".strip(), levels))
+
+
+def _observation(resource: dict) -> list[_Found]:
+    found = []
+    for holder in [resource] + [c for c in resource.get("component") or () if isinstance(c, dict)]:
+        label = next(iter(concept_texts(holder, "code")), "")
+        item = _structured(holder, label)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+# --- resources -> measurements ------------------------------------------------------------------------
+
+def _si_context(resource: dict) -> bool:
+    """An SI-joint injection or block: relief written in its notes is that block's."""
+    return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
+
+
+def _measurements_of(resource: dict) -> list[Measurement]:
+    found = _observation(resource) if resource.get("resourceType") == "Observation" else []
+    si_context = _si_context(resource)
+    for text in dict.fromkeys(narrative_texts(resource)):
+        found += _TextReader(text, si_context).read()
+    ref, day = reference(resource), clinical_period(resource)[0]
+    unique = list(dict.fromkeys((f.name, f.value, f.unit, f.levels, f.test, f.positive, f.quote) for f in found))
+    seen, out = set(), []
+    for name, value, unit, levels, test, positive, quote in unique:
+        if (name, value, unit, levels, test, positive) in seen:
+            continue
+        seen.add((name, value, unit, levels, test, positive))
+        out.append(Measurement(name, Evidence(ref, quote, day), value, unit, levels, test, positive))
+    return out
+
+
+def _derived(pi: Measurement, ll: Measurement) -> Measurement:
+    # Lordosis is sometimes written negative (Cobb sign convention): the mismatch uses its size.
+    mismatch = abs(pi.value) - abs(ll.value)
+    refs = pi.evidence.reference if pi.evidence.reference == ll.evidence.reference \
+        else f"{pi.evidence.reference}, {ll.evidence.reference}"
+    description = (f"PI-LL mismatch {mismatch:g}° derived: pelvic incidence {abs(pi.value):g}° − "
+                   f"lumbar lordosis {abs(ll.value):g}° ({refs})")
+    return Measurement("pi_ll_mismatch", Evidence(pi.evidence.reference, description, pi.evidence.day or ll.evidence.day),
+                       mismatch, "deg")
+
+
+def _pairs(pis: list[Measurement], lls: list[Measurement]) -> list[Measurement]:
+    return [_derived(pi, ll) for pi, ll in zip(pis, lls)]
+
+
+def derive_mismatches(measured: list[Measurement]) -> list[Measurement]:
+    """PI - LL where both were read from one resource, or else from one date, with no mismatch stated there."""
+    def of(name, group):
+        return [m for m in group if m.name == name and m.value is not None]
+
+    by_resource: dict[str, list[Measurement]] = {}
+    for m in measured:
+        by_resource.setdefault(m.evidence.reference, []).append(m)
+    derived, left = [], []
+    for group in by_resource.values():
+        if of("pi_ll_mismatch", group):
+            continue
+        pis, lls = of("pelvic_incidence", group), of("lumbar_lordosis", group)
+        derived += _pairs(pis, lls)
+        n = min(len(pis), len(lls))
+        left += pis[n:] + lls[n:]
+    stated_days = {m.evidence.day for m in measured + derived if m.name == "pi_ll_mismatch"}
+    by_day: dict[date, list[Measurement]] = {}
+    for m in left:
+        if m.evidence.day is not None and m.evidence.day not in stated_days:
+            by_day.setdefault(m.evidence.day, []).append(m)
+    for group in by_day.values():
+        derived += _pairs(of("pelvic_incidence", group), of("lumbar_lordosis", group))
+    return derived
+
+
+def map_measurements(resources) -> tuple[Measurement, ...]:
+    measured: list[Measurement] = []
+    for resource in resources:
+        if isinstance(resource, dict) and resource.get("resourceType") not in (None, "Patient", "Coverage") \
+                and not is_refuted(resource):
+            measured += _measurements_of(resource)
+    return tuple(measured + derive_mismatches(measured))
+

@@ -1,0 +1,136 @@
+"""Golden tests: the three seed reviews (../shared/seeds/), order by order and level by level.
+
+Where a machine-written review skipped a payer criterion, the service still applies it and
+the test says so (seed 000 never mentions formal physical therapy, which SUR712.036 and
+Aetna CPB 0743 require before elective fusion).
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.stubs import fhir, seeds
+
+
+def by_topic(answer: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for card in answer["cards"]:
+        out.setdefault(card["source"]["topic"]["code"], []).append(card)
+    return out
+
+
+def orders_named(card: dict) -> set[str]:
+    import re
+    return set(re.findall(r"`(ServiceRequest/[^`]+)`", card["detail"].split("\n\n")[0]))
+
+
+@pytest.fixture(scope="module")
+def seed_000(service, http):
+    body = fhir.make_request(seeds.seed_000_orders(), seeds.seed_000_chart())
+    return by_topic(http.post(service.url + "/cds-services/spine-surgery-order-sign", json=body, timeout=30).json())
+
+
+@pytest.fixture(scope="module")
+def seed_001(service, http):
+    body = fhir.make_request(seeds.seed_001_orders(), seeds.seed_001_chart())
+    return by_topic(http.post(service.url + "/cds-services/spine-surgery-order-sign", json=body, timeout=30).json())
+
+
+@pytest.fixture(scope="module")
+def seed_002(service, http):
+    body = fhir.make_request(seeds.seed_002_orders(), seeds.seed_002_chart())
+    return by_topic(http.post(service.url + "/cds-services/spine-surgery-order-sign", json=body, timeout=30).json())
+
+
+# Seed 000 — osteotomy indicated, T10 to pelvis supported.
+def test_seed_000_osteotomy_indicated_by_pi_ll_mismatch(seed_000):
+    (card,) = seed_000["osteotomy-indicated"]
+    assert card["indicator"] == "info"
+    assert "PI-LL mismatch 20" in card["summary"]
+    assert "51" in card["detail"] and "31" in card["detail"] and "pi_ll_mismatch_deg" in card["detail"]
+
+
+def test_seed_000_every_fused_level_t10_to_pelvis_supported(seed_000):
+    assert "level-unsupported" not in seed_000 and "levels-not-documented" not in seed_000
+    assert "osteotomy-unsupported" not in seed_000
+    assert "pelvic-fixation-unsupported" not in seed_000
+    assert "inpatient-unsupported" not in seed_000
+
+
+def test_seed_000_review_skipped_physical_therapy(seed_000):
+    assert set(seed_000) == {"osteotomy-indicated", "pt-documentation-missing"}
+    assert "conservative-care-insufficient" not in seed_000   # meloxicam since 2024-09: > 3 months
+
+
+# Seed 001 — PT missing, T12-L3 unsupported with L3-S1 suggested, SI fusion unsupported.
+def test_seed_001_pt_missing(seed_001):
+    (card,) = seed_001["pt-documentation-missing"]
+    assert "mentioned without dates" in card["detail"]
+
+
+def test_seed_001_fusion_levels_t12_to_l3_unsupported_l3_s1_suggested(seed_001):
+    (card,) = seed_001["level-unsupported"]
+    assert orders_named(card) == {"ServiceRequest/sr-fusion"}
+    assert "T12-L3" in card["summary"] and "L3-S1" in card["summary"]
+    for level in ("T12-L1", "L1-L2", "L2-L3"):
+        assert f"{level}: no documented indication" in card["detail"]
+    for level in ("L3-L4", "L4-L5", "L5-S1"):
+        assert f"{level}: supported — spondylolisthesis" in card["detail"]
+    (suggestion,) = card["suggestions"]
+    action = suggestion["actions"][0]
+    assert action["type"] == "update" and action["resource"]["id"] == "sr-fusion"
+    assert action["resource"]["bodySite"] == [{"text": "L3-S1"}]
+    assert action["resource"]["code"]["text"] == "Posterior spinal fusion L3-S1 with pelvic fixation"
+
+
+def test_seed_001_decompression_l1_s1_supported(seed_001):
+    details = " ".join(c["detail"] for c in seed_001.get("level-unsupported", []))
+    assert "sr-decompression" not in details
+
+
+def test_seed_001_subtle_curvature_is_not_a_deformity(seed_001):
+    assert "osteotomy-indicated" not in seed_001
+    (pelvic,) = seed_001["pelvic-fixation-unsupported"]
+    assert "L3-S1" in pelvic["detail"]
+
+
+def test_seed_001_si_fusion_unsupported_with_what_is_missing(seed_001):
+    (card,) = seed_001["si-fusion-unsupported"]
+    assert orders_named(card) == {"ServiceRequest/sr-si-fusion"}
+    assert "0 of the required 3 positive provocative tests" in card["detail"]
+    assert "0 of 2 diagnostic SI-joint blocks" in card["detail"]
+    assert "conservative-care-insufficient" not in seed_001   # ESI 2024-12-10: six months by 2025-06-10
+
+
+# Seed 002 — L2-L4 fusion unsupported, osteotomies unsupported, SI fusion unsupported,
+# exploration bundled, decompression without levels needing documentation.
+def test_seed_002_stage_1_fusion_unsupported_at_both_levels(seed_002):
+    stage_1 = [c for c in seed_002["level-unsupported"] if orders_named(c) == {"ServiceRequest/sr-stage-1"}]
+    (card,) = stage_1
+    assert "L2-L4" in card["summary"] and "supported: none" in card["summary"]
+    assert "L2-L3: no documented indication" in card["detail"] and "L3-L4: no documented indication" in card["detail"]
+    assert "no significant" in card["detail"].lower()
+    assert "suggestions" not in card
+
+
+def test_seed_002_osteotomies_unsupported(seed_002):
+    (card,) = seed_002["osteotomy-unsupported"]
+    assert orders_named(card) == {"ServiceRequest/sr-stage-2"}
+    assert "osteotomy-indicated" not in seed_002
+
+
+def test_seed_002_si_fusion_unsupported(seed_002):
+    (card,) = seed_002["si-fusion-unsupported"]
+    assert "provocative tests" in card["detail"] and "blocks" in card["detail"]
+
+
+def test_seed_002_exploration_bundled(seed_002):
+    (card,) = seed_002["exploration-bundled"]
+    assert card["indicator"] == "info" and orders_named(card) == {"ServiceRequest/sr-stage-2"}
+
+
+def test_seed_002_stage_2_levels_need_documentation(seed_002):
+    cards = seed_002["levels-not-documented"]
+    assert {tuple(orders_named(c)) for c in cards} == {("ServiceRequest/sr-stage-2",)}
+    text = " ".join(c["detail"] for c in cards)
+    assert "decompression order names no levels" in text and "fusion order names no levels" in text
+    assert "criteria-met" not in seed_002
