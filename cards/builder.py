@@ -8,7 +8,7 @@ from criteria import topics
 from criteria.finding import INDICATED, MET, NOT_CHECKED, NOT_MET, NOTE, WAIVED, Finding
 from terminology.levels import interspaces_in
 
-from . import suggestions
+from . import forms, suggestions
 from .templates import OVERRIDE_REASONS, SUMMARY_LIMIT, TEMPLATES
 
 TOPIC_SYSTEM = "https://spine-cds.dev/fhir/CodeSystem/card-topic"
@@ -130,7 +130,23 @@ def finding_card(ctx: CardContext, finding: Finding) -> dict:
         _with_override_reasons(card)
         if topic in SUGGESTERS:
             SUGGESTERS[topic](ctx, finding, card)
+        _form_suggestion(ctx, finding, card)
     return card
+
+
+def _form_suggestion(ctx: CardContext, finding: Finding, card: dict) -> None:
+    """CRD 'Request Form Completion': a Task to complete the questionnaire that documents the gap."""
+    form_id = forms.form_for(finding.card_topic)
+    if not form_id:
+        return
+    order = finding.orders[0]
+    task = forms.completion_task(form_id, ctx.patient_id, order.reference, order.resource.get("authoredOn"))
+    card.setdefault("suggestions", []).append({
+        "label": f"Document it: {forms.questionnaires()[form_id]['title']}",
+        "uuid": _uuid(ctx, "suggestion", "form", form_id, order.reference),
+        "actions": [{"type": "create", "description": "Create a task to complete the form", "resource": task}],
+    })
+    card["selectionBehavior"] = "at-most-one"
 
 
 def criteria_met_card(ctx: CardContext, findings: list[Finding]) -> dict:

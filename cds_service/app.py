@@ -35,6 +35,9 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
         timeout=(cfg["FHIR_CONNECT_TIMEOUT"], cfg["FHIR_READ_TIMEOUT"]), max_pages=cfg["FHIR_MAX_PAGES"],
         max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"])
     app.register_blueprint(hooks.bp)
+    from . import openapi; app.register_blueprint(openapi.bp)  # GET /openapi.json
+    from . import forms_api
+    app.register_blueprint(forms_api.bp)
     _init_cors(app, cfg["CORS_ORIGINS"])
     auth.init_app(app)
     _register_error_handlers(app)

@@ -22,6 +22,8 @@ DEFAULTS = {
     "FHIR_MAX_BYTES": 20_000_000,
     "FHIR_MAX_WORKERS": 8,
     "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives
+    "COVERAGE_INFORMATION": "optional",  # CDS_COVERAGE_INFORMATION: required (CRD payer) | optional | off
+    "PAYER_IDS": "",                 # CDS_PAYER_IDS: comma-separated payer identifiers served; empty: any
 }
 
 _INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS", "JWT_LEEWAY", "JWKS_CACHE_SECONDS"}
@@ -45,6 +47,8 @@ def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
         except ValueError as exc:
             raise ConfigError(f"CDS_{key}={value!r} is not a number") from exc
     config.update(overrides or {})
+    if config["COVERAGE_INFORMATION"] not in ("required", "optional", "off"):
+        raise ConfigError(f"CDS_COVERAGE_INFORMATION must be required, optional or off, not {config['COVERAGE_INFORMATION']!r}")
     if config["AUTH"] not in ("required", "off"):
         raise ConfigError(f"CDS_AUTH must be 'required' or 'off', not {config['AUTH']!r}")
     for key in _NON_NEGATIVE:

@@ -1,11 +1,17 @@
-"""CDS Hooks routes: discovery, service call, feedback."""
+"""CDS Hooks routes: discovery, service call, feedback. Calls and feedback posts are audited."""
 from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
 
 import orjson
 from flask import Blueprint, Response, current_app, request
 
 from . import discovery, order_sign
-from .errors import InvalidRequest, UnknownService, UnsupportedMediaType
+from .errors import InvalidRequest, ServiceError, UnknownService, UnsupportedMediaType
+
+log = logging.getLogger("spine_cds.audit")
 from .validation import validate_feedback, validate_order_sign
 
 bp = Blueprint("cds", __name__)
@@ -40,21 +46,54 @@ def list_services():
     return _json(discovery.document())
 
 
+@contextmanager
+def _audited(kind: str, service_id: str):
+    """Record the call whatever its end: ids, topics, status, latency; never clinical content or tokens."""
+    row = {"kind": kind, "service_id": service_id, "status": 200, "outcome": "ok"}
+    start = time.perf_counter()
+    try:
+        yield row
+    except ServiceError as exc:
+        row.update(status=exc.status, outcome="client-error" if exc.status < 500 else "error", detail=exc.field)
+        raise
+    except Exception:
+        row.update(status=500, outcome="error")
+        raise
+    finally:
+        row["latency_ms"] = (time.perf_counter() - start) * 1000
+        try:
+            current_app.extensions["store"].add_audit(**row)
+        except Exception:  # the audit must never turn an answer into a 500
+            log.exception("audit write failed")
+        log.info("%s service=%s hookInstance=%s patient=%s status=%s topics=%s %.1f ms", kind, service_id,
+                 row.get("hook_instance"), row.get("patient_ref"), row["status"], row.get("topics"), row["latency_ms"])
+
+
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str):
-    service = _service_or_404(service_id)
-    body = _body()
-    validate_order_sign(body)
-    if body["hook"] != service["hook"]:
-        raise InvalidRequest(f"service {service_id} answers hook {service['hook']!r}, not {body['hook']!r}", field="$.hook")
-    answer = order_sign.run(body, service, current_app.config["CDS"], current_app.extensions.get("fhir_client"))
-    return _json(answer)
+    with _audited("call", service_id) as audit:
+        service = _service_or_404(service_id)
+        body = _body()
+        if isinstance(body, dict):
+            audit["hook_instance"] = str(body.get("hookInstance"))[:256] if body.get("hookInstance") else None
+            patient = (body.get("context") or {}).get("patientId") if isinstance(body.get("context"), dict) else None
+            audit["patient_ref"] = f"Patient/{patient}"[:128] if isinstance(patient, str) else None
+        validate_order_sign(body)
+        if body["hook"] != service["hook"]:
+            raise InvalidRequest(f"service {service_id} answers hook {service['hook']!r}, not {body['hook']!r}", field="$.hook")
+        answer = order_sign.run(body, service, current_app.config["CDS"], current_app.extensions.get("fhir_client"))
+        audit["topics"] = [c["source"]["topic"]["code"] for c in answer["cards"]]
+        if "data-unavailable" in audit["topics"]:
+            audit["outcome"] = "data-unavailable"
+        return _json(answer)
 
 
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str):
-    _service_or_404(service_id)
-    body = _body()
-    validate_feedback(body)
-    stored, duplicates = current_app.extensions["store"].add_feedback(service_id, body["feedback"])
-    return _json({"stored": stored, "duplicates": duplicates})
+    with _audited("feedback", service_id) as audit:
+        _service_or_404(service_id)
+        body = _body()
+        validate_feedback(body)
+        stored, duplicates = current_app.extensions["store"].add_feedback(service_id, body["feedback"])
+        audit["detail"] = f"stored={stored} duplicates={duplicates}"
+        return _json({"stored": stored, "duplicates": duplicates})

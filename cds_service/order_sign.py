@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from cards import coverage_information
 from cards.builder import CardContext, build_cards
 from criteria import engine
 from criteria.spec import load_profile, profile_ids
@@ -10,6 +11,7 @@ from fhir_mappings.build import build_facts
 from fhir_mappings.chart import Chart
 from fhir_mappings.orders import MappingError, map_orders
 
+from . import crd
 from .errors import InvalidRequest
 from .prefetch import hydrate, policies_from_templates
 
@@ -47,7 +49,27 @@ def run(request: dict, service: dict, config: dict, fhir_client=None, today: dat
                        fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
     chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today or date.today(),
                         tuple(hydrated.failures.values()))
+    options = crd.configuration(request, service)
+    coverage = None
+    if options.get("coverage-info", True) and config["COVERAGE_INFORMATION"] != "off" and "coverage" not in hydrated.failures:
+        payers = {p.strip() for p in config["PAYER_IDS"].split(",") if p.strip()}
+        coverage = crd.select_coverage(hydrated.of_type("Coverage"), config["COVERAGE_INFORMATION"], payers)
     facts = build_facts(chart, orders)
     findings = engine.evaluate(facts, profile)
     ctx = CardContext(request["hookInstance"], context["patientId"], context.get("userId"))
-    return {"cards": build_cards(ctx, findings, facts.unavailable), "systemActions": []}
+    cards = limit_cards(build_cards(ctx, findings, facts.unavailable), options)
+    actions = []
+    if coverage is not None:
+        actions = coverage_information.system_actions(facts.spine_orders, findings, f"Coverage/{coverage.get('id')}",
+                                                      today or date.today())
+    return {"cards": cards, "systemActions": actions}
+
+
+_SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+
+
+def limit_cards(cards: list[dict], options: dict) -> list[dict]:
+    """Drop the card types the client turned off; keep at most max-cards, warnings first."""
+    kept = [c for c in cards if options.get(c["source"]["topic"]["code"], True) is not False]
+    kept.sort(key=lambda c: _SEVERITY[c["indicator"]])   # stable: rule order within a severity
+    return kept[: options.get("max-cards", len(kept))]

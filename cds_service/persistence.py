@@ -5,6 +5,9 @@ may post the same feedback again, and it must be stored once.
 
 `jwt_replay` remembers the (iss, jti) of every accepted client JWT until it expires, so a replayed
 token is refused by whichever gunicorn worker receives it (the unique key does the check).
+
+The schema is made by the Alembic migrations in cds_service/migrations/, applied when a Store opens
+the database; `metadata` below must describe the same schema (tests/test_migrations.py checks it).
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+
+from . import migrations
 
 metadata = sa.MetaData()
 
@@ -30,6 +35,24 @@ feedback = sa.Table(
     sa.UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_item"),
 )
 
+# One row per CDS call and per feedback post (CRD found-37: log every invocation and answer).
+# Ids only: no clinical content, no tokens.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),             # call | feedback
+    sa.Column("service_id", sa.String(128), nullable=False),
+    sa.Column("hook_instance", sa.String(256), nullable=True),
+    sa.Column("patient_ref", sa.String(128), nullable=True),      # Patient/<id>
+    sa.Column("topics", sa.Text, nullable=True),                  # JSON list of card topics returned
+    sa.Column("status", sa.Integer, nullable=False),              # HTTP status answered
+    sa.Column("outcome", sa.String(64), nullable=False),          # ok | client-error | data-unavailable | ...
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),                  # feedback: counts; errors: the field named
+)
+
 jwt_replay = sa.Table(
     "jwt_replay",
     metadata,
@@ -42,10 +65,23 @@ jwt_replay = sa.Table(
 
 
 class Store:
-    def __init__(self, url: str):
-        kwargs = {"connect_args": {"timeout": 15}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    def __init__(self, url: str, *, migrate: bool = True):
+        backend = sa.make_url(url).get_backend_name()
+        if backend == "sqlite":
+            kwargs = {"connect_args": {"timeout": 15}}
+        else:
+            kwargs = {"pool_pre_ping": True}
+            if backend == "postgresql":
+                # A database that does not answer must fail a readiness probe quickly, not hang a worker.
+                kwargs["connect_args"] = {"connect_timeout": 5}
         self.engine = sa.create_engine(url, future=True, **kwargs)
-        metadata.create_all(self.engine)
+        if migrate:
+            migrations.upgrade(self.engine)
+
+    def ping(self) -> None:
+        """Raises if the database does not answer a trivial query (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     def add_feedback(self, service_id: str, items: list[dict]) -> tuple[int, int]:
         """Store each item once; returns (stored, duplicates)."""
@@ -71,6 +107,20 @@ class Store:
                     savepoint.rollback()
                     duplicates += 1
         return stored, duplicates
+
+    def add_audit(self, **row) -> None:
+        row.setdefault("at", datetime.now(timezone.utc))
+        if isinstance(row.get("topics"), (list, tuple)):
+            row["topics"] = json.dumps(list(row["topics"]))
+        with self.engine.begin() as conn:
+            conn.execute(audit.insert().values(**row))
+
+    def audit_rows(self, kind: str | None = None) -> list[dict]:
+        query = sa.select(audit).order_by(audit.c.id)
+        if kind:
+            query = query.where(audit.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     def feedback_rows(self, service_id: str | None = None) -> list[dict]:
         query = sa.select(feedback).order_by(feedback.c.id)

@@ -62,14 +62,6 @@ def mask_text(text: str) -> str:
     return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), fold_text(text))
 
 
-def sentence_bounds(masked: str, start: int, end: int) -> tuple[int, int]:
-    left = 0
-    for match in _SENTENCE_END.finditer(masked, 0, start):
-        left = match.end()
-    right = _SENTENCE_END.search(masked, end)
-    return left, right.start() if right else len(masked)
-
-
 class Sentences:
     """Sentence and clause bounds of one masked text. Every sentence end is also a clause end
     (negation._CLAUSE_END), so negation.clause_bounds and is_negated run on the sentence alone
@@ -77,7 +69,7 @@ class Sentences:
 
     def __init__(self, masked: str):
         self.masked = masked
-        starts, left = [0], 0
+        starts = [0]
         for match in _SENTENCE_END.finditer(masked):
             starts.append(match.end())
         self._starts = starts
@@ -260,14 +252,18 @@ def _blank(pattern: re.Pattern | None, text: str) -> str:
     return pattern.sub(lambda m: " " * len(m.group()), text) if pattern else text
 
 
-def _chart_mentions(folded: str, masked: str) -> list[_Mention]:
+_KIND_SETS = frozenset(name for sets in _TEXT_SETS.values() for name in sets)
+
+
+def _chart_mentions(folded: str, masked: str, has_levels: bool = True) -> list[_Mention]:
     mentions = []
     for kind, (positive, negative) in _KIND_PATTERNS.items():
         mentions += [_Mention(kind, m.start(), m.end()) for m in positive.finditer(_blank(negative, folded))]
     mentions += _procedure_mentions(folded, masked)
-    other_sets = {name for sets in _TEXT_SETS.values() for name in sets}
-    mentions += [_Mention(None, s, e) for name, s, e in valuesets.find_text(folded) if name not in other_sets]
-    mentions += [_Mention(None, m.start(), m.end()) for m in _OTHER_FINDINGS.finditer(folded)]
+    if has_levels:
+        # Other findings only matter as owners of levels; a text without levels skips them.
+        mentions += [_Mention(None, s, e) for name, s, e in valuesets.find_text(folded) if name not in _KIND_SETS]
+        mentions += [_Mention(None, m.start(), m.end()) for m in _OTHER_FINDINGS.finditer(folded)]
     return _without_overlaps(mentions)
 
 
@@ -309,7 +305,7 @@ def _destabilizing(match: re.Match) -> bool:
     return percent >= 50 if match["more"] else percent > 50
 
 
-def _order_mentions(folded: str, masked: str) -> list[_Mention]:
+def _order_mentions(folded: str, masked: str, has_levels: bool = True) -> list[_Mention]:
     mentions = [_Mention("destabilizing_decompression", m.start(), m.end())
                 for pattern in _DESTABILIZING for m in pattern.finditer(folded) if _destabilizing(m)]
     mentions += [_Mention(None, m.start(), m.end()) for _, m in procedure_classes_in_text(folded)]
@@ -400,16 +396,18 @@ class _Statement:
 class _Reading:
     """One text with its mentions, levels, clauses and phrases."""
 
-    def __init__(self, text: str, find_mentions: Callable[[str, str], list[_Mention]]):
+    def __init__(self, text: str, find_mentions: Callable[..., list[_Mention]]):
         self.text = text
         self.folded = fold_text(text)
         self.masked = mask_text(text)
         self.bounds = Sentences(self.masked)
-        self.mentions = find_mentions(self.folded, self.masked)
         self.levels = find_levels(text)
-        protected = [m.span for m in self.mentions] + [(lv.start, lv.end) for lv in self.levels]
-        self._splits = [s for s in _PHRASE_SPLIT.finditer(self.masked)
-                        if not any(_overlaps(s.span(), p) for p in protected)]
+        self.mentions = find_mentions(self.folded, self.masked, bool(self.levels))
+        # "and"/"or"/"," inside a mention or a level ("sacrum and ilium") split nothing.
+        covered = bytearray(len(text))
+        for start, end in [m.span for m in self.mentions] + [(lv.start, lv.end) for lv in self.levels]:
+            covered[start:end] = b"\x01" * (end - start)
+        self._splits = [s for s in _PHRASE_SPLIT.finditer(self.masked) if not any(covered[s.start():s.end()])]
         self.owners = self._assign_levels()
 
     # structure
@@ -607,7 +605,7 @@ def _single(pattern: re.Pattern, reading: _Reading, anchor: tuple[int, int]) -> 
 _NEVER = re.compile(r"(?!x)x")
 
 
-def _read(text: str, find_mentions: Callable[[str, str], list[_Mention]] = _chart_mentions) -> list[_Statement]:
+def _read(text: str, find_mentions: Callable[..., list[_Mention]] = _chart_mentions) -> list[_Statement]:
     if not text or not text.strip():
         return []
     reading = _Reading(text, find_mentions)

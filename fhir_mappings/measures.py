@@ -95,10 +95,6 @@ class _Phrase:
     before: re.Pattern         # the number that may precede it (always with its unit)
 
     @property
-    def needs_unit(self) -> bool:
-        return self.phrase.abbreviation or self.phrase.requires_number or self.name not in UNIT_OPTIONAL
-
-    @property
     def names_si(self) -> bool:
         return bool(_SI_WORDS.search(self.phrase.text))
 
@@ -124,6 +120,7 @@ _PHRASES = _phrases()
 _ANY_PHRASE = compile_phrases([p.phrase.text for p in _PHRASES])
 _PHRASE_BY_TEXT = {p.phrase.text: p for p in _PHRASES}
 _GAP_RE = re.compile(_GAP, re.IGNORECASE)
+_NOT_A_LINK = re.compile(r"[^\s:=-]")
 
 # --- SI provocative tests ----------------------------------------------------------------------------
 
@@ -141,6 +138,7 @@ _NOT_SI_COMPRESSION = re.compile(r"(?:cord|root|nerve|thecal\s+sac|neural|forami
 _TALLY = re.compile(r"(?<![\d/])(?P<k>\d)\s*(?:/|of|out\s+of)\s*(?P<n>\d)(?![\d/])"
                     r"|(?P<k2>\d|one|two|three|four|five)\s+(?:positive|\+)\s+(?:\w+\s+){0,2}?(?:provocative|provocation)",
                     re.IGNORECASE)
+_PRESENT_ABSENT = re.compile(r"\b(?:(?P<pos>present|yes)|(?P<neg>absent|no))\b", re.IGNORECASE)
 _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 
 
@@ -239,7 +237,7 @@ class _TextReader:
     def _adjacent(self, match: re.Match, value: re.Match) -> bool:
         """Only spaces, a colon or a hyphen between name and number ("PI 51°", "51-degree pelvic incidence")."""
         between = value["tail"] if "tail" in value.re.groupindex else self.numbers[match.end():value.start()]
-        return len(between) <= 3 and not re.search(r"[^\s:=-]", between)
+        return len(between) <= 3 and not _NOT_A_LINK.search(between)
 
     def _measurement(self, phrase: _Phrase, match: re.Match, value: re.Match) -> _Found | None:
         unit = _unit(value, terms.get(phrase.name).unit)
@@ -360,7 +358,7 @@ def _polarity_of(holder: dict) -> bool | None:
         return holder["valueBoolean"]
     words = [holder.get("valueString")] + list(concept_texts(holder, "valueCodeableConcept"))
     for text in (w for w in words if isinstance(w, str)):
-        match = _POLARITY_RE.search(text) or re.search(r"\b(?:(?P<pos>present|yes)|(?P<neg>absent|no))\b", text, re.I)
+        match = _POLARITY_RE.search(text) or _PRESENT_ABSENT.search(text)
         if match:
             return match["pos"] is not None
     return None

@@ -75,8 +75,12 @@ def test_seed_001_fusion_levels_t12_to_l3_unsupported_l3_s1_suggested(seed_001):
         assert f"{level}: no documented indication" in card["detail"]
     for level in ("L3-L4", "L4-L5", "L5-S1"):
         assert f"{level}: supported — spondylolisthesis" in card["detail"]
-    (suggestion,) = card["suggestions"]
-    action = suggestion["actions"][0]
+    narrow, form = card["suggestions"]
+    assert card["selectionBehavior"] == "at-most-one"
+    task = form["actions"][0]["resource"]
+    assert task["resourceType"] == "Task" and task["code"]["coding"][0]["code"] == "complete-questionnaire"
+    assert task["input"][0]["valueCanonical"].startswith("https://spine-cds.dev/fhir/Questionnaire/spine-instability-films|")
+    action = narrow["actions"][0]
     assert action["type"] == "update" and action["resource"]["id"] == "sr-fusion"
     assert action["resource"]["bodySite"] == [{"text": "L3-S1"}]
     assert action["resource"]["code"]["text"] == "Posterior spinal fusion L3-S1 with pelvic fixation"
@@ -109,7 +113,7 @@ def test_seed_002_stage_1_fusion_unsupported_at_both_levels(seed_002):
     assert "L2-L4" in card["summary"] and "supported: none" in card["summary"]
     assert "L2-L3: no documented indication" in card["detail"] and "L3-L4: no documented indication" in card["detail"]
     assert "no significant" in card["detail"].lower()
-    assert "suggestions" not in card
+    assert [s["actions"][0]["resource"]["resourceType"] for s in card["suggestions"]] == ["Task"]   # no range to narrow to
 
 
 def test_seed_002_osteotomies_unsupported(seed_002):

@@ -1,0 +1,63 @@
+"""Questionnaires for documentation gaps (cards/questionnaires/*.json, stable canonical URLs)
+and the CRD 'Request Form Completion' action: a Task to complete one."""
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+from fhir.resources.R4B.task import Task
+
+from criteria import topics
+
+CANONICAL_BASE = "https://spine-cds.dev/fhir/Questionnaire/"
+# Which form documents what a finding of that topic lacks.
+FORM_FOR_TOPIC = {
+    topics.PT_DOCUMENTATION_MISSING: "spine-pt-course",
+    topics.CONSERVATIVE_CARE_INSUFFICIENT: "spine-pt-course",
+    topics.SI_FUSION_UNSUPPORTED: "spine-si-diagnostics",
+    topics.LEVEL_UNSUPPORTED: "spine-instability-films",
+    topics.OSTEOTOMY_UNSUPPORTED: "spine-deformity-measurements",
+}
+TASK_CODE = {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/temp", "code": "complete-questionnaire"}
+
+
+@cache
+def questionnaires() -> dict[str, dict]:
+    folder = resources.files(__package__).joinpath("questionnaires")
+    loaded = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".json"):
+            resource = json.loads(entry.read_text("utf-8"))
+            loaded[resource["id"]] = resource
+    missing = set(FORM_FOR_TOPIC.values()) - set(loaded)
+    if missing:
+        raise RuntimeError(f"questionnaires missing: {sorted(missing)}")
+    return loaded
+
+
+def canonical(form_id: str) -> str:
+    q = questionnaires()[form_id]
+    return f"{q['url']}|{q['version']}"
+
+
+def form_for(topic: str) -> str | None:
+    return FORM_FOR_TOPIC.get(topic)
+
+
+def completion_task(form_id: str, patient_id: str, order_reference: str, authored_on: str | None) -> dict:
+    q = questionnaires()[form_id]
+    task = {
+        "resourceType": "Task",
+        "status": "ready",
+        "intent": "order",
+        "code": {"coding": [TASK_CODE]},
+        "description": f"Complete the form: {q['title']}",
+        "for": {"reference": f"Patient/{patient_id}"},
+        "basedOn": [{"reference": order_reference}],
+        "input": [{"type": {"text": "questionnaire"}, "valueCanonical": canonical(form_id)}],
+    }
+    if authored_on:
+        task["authoredOn"] = authored_on
+    Task.model_validate(task)
+    return task

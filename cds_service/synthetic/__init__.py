@@ -1,0 +1,1 @@
+"""Synthetic charts and order-sign requests for sandboxes, demos and tests."""

@@ -1,0 +1,255 @@
+"""Da Vinci CRD server checks, ported from the Inferno CRD test kit as listed in
+../shared/research/cds-hooks-crd.md section 3 (items 1-10), plus coverage-information
+invariants (CRD 2.2 q2-q9, resp-32), configuration options and the documentation forms."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from fhir.resources.R4B.task import Task
+
+from cds_service.persistence import Store
+from criteria import topics
+from tests.conftest import SERVICE_PATH, start_service
+from tests.stubs import fhir, seeds
+
+EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+
+
+def seed_request(n: str, **fields) -> dict:
+    orders, chart = {"000": (seeds.seed_000_orders, seeds.seed_000_chart), "001": (seeds.seed_001_orders, seeds.seed_001_chart),
+                     "002": (seeds.seed_002_orders, seeds.seed_002_chart)}[n]
+    return fhir.make_request(orders(), chart(), **fields)
+
+
+@pytest.fixture(scope="module")
+def payer(tmp_path_factory):
+    """A payer deployment: coverage information required, one payer served."""
+    with start_service(tmp_path_factory.mktemp("payer"), CDS_COVERAGE_INFORMATION="required",
+                       CDS_PAYER_IDS="synthetic-health-plan") as server:
+        yield server
+
+
+def post(http, server, body, expect=200):
+    response = http.post(server.url + SERVICE_PATH, json=body, timeout=30)
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def with_payer_id(request: dict, payer_id: str = "synthetic-health-plan") -> dict:
+    for entry in request["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["payor"] = [{"identifier": {"value": payer_id}, "display": "Synthetic Health Plan"}]
+    return request
+
+
+# 1-2: discovery
+def test_discovery_shape_and_crd_extension(service, http):
+    body = http.get(service.url + "/cds-services", timeout=10).json()
+    assert isinstance(body["services"], list) and body["services"]
+    for svc in body["services"]:
+        assert all(isinstance(svc[k], str) for k in ("hook", "description", "id"))
+    ext = body["services"][0]["extension"]
+    assert ext["davinci-crd.version"] == ["2.0"]
+    options = ext["davinci-crd.configuration-options"]
+    for option in options:
+        assert {"code", "type", "name", "description", "default"} <= set(option)
+        assert option["type"] in ("boolean", "integer") and re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]*", option["code"])
+    for field in ("code", "name", "description"):
+        assert len({o[field] for o in options}) == len(options)
+    booleans = {o["code"] for o in options if o["type"] == "boolean"}
+    assert booleans == set(topics.ALL) | {"coverage-info"}   # one per card type returned (dev-5)
+
+
+def card_checks(card: dict, draft_ids: set[str]) -> None:
+    """Inferno cards_validation.rb and suggestion_actions_validation.rb."""
+    assert isinstance(card["summary"], str) and len(card["summary"]) < 140
+    assert card["indicator"] in ("info", "warning", "critical")
+    assert card["source"]["label"] and isinstance(card["source"]["topic"]["code"], str)
+    assert isinstance(card["source"]["topic"]["system"], str) and card["uuid"]
+    if "suggestions" in card:
+        assert card["selectionBehavior"] in ("at-most-one", "any")
+        for suggestion in card["suggestions"]:
+            assert suggestion["label"] and suggestion["uuid"] and suggestion["actions"]
+            for action in suggestion["actions"]:
+                assert action["type"] in ("create", "update", "delete") and action["description"]
+                if action["type"] in ("create", "update"):
+                    assert action["resource"]["resourceType"]
+                if action["type"] == "update":
+                    assert f"{action['resource']['resourceType']}/{action['resource']['id']}" in draft_ids
+                if action["resource"]["resourceType"] == "Task":
+                    Task.model_validate(action["resource"])
+                    assert action["resource"]["code"]["coding"][0]["code"] == "complete-questionnaire"
+                    assert action["resource"]["input"][0]["type"]["text"] == "questionnaire"
+                if action["resource"]["resourceType"] == "ServiceRequest":
+                    ServiceRequest.model_validate(action["resource"])
+    for reason in card.get("overrideReasons", []):
+        assert reason["code"] and reason["system"] and reason["display"]
+    for link in card.get("links", []):
+        assert link["label"] and link["type"] in ("absolute", "smart") and link["url"]
+        assert not (link["type"] == "absolute" and "appContext" in link)
+
+
+def coverage_checks(action: dict, draft_ids: set[str]) -> dict:
+    """Inferno coverage_information_system_action_validation_test.rb + CRD 2.2 invariants."""
+    assert action["type"] == "update" and action["description"]
+    resource = action["resource"]
+    ServiceRequest.model_validate(resource)
+    assert f"ServiceRequest/{resource['id']}" in draft_ids
+    (ext,) = [e for e in resource["extension"] if e["url"] == EXT]
+    parts: dict[str, list] = {}
+    for sub in ext["extension"]:
+        parts.setdefault(sub["url"], []).append(sub)
+    assert len(parts["coverage"]) == 1 and len(parts["covered"]) == 1
+    assert parts["covered"][0]["valueCode"] in ("covered", "not-covered", "conditional")
+    covered = parts["covered"][0]["valueCode"]
+    if covered != "not-covered":
+        assert parts["pa-needed"][0]["valueCode"] in ("no-auth", "auth-needed", "satisfied", "performpa", "conditional")
+    else:
+        assert "pa-needed" not in parts                                             # q2
+    assert ("info-needed" in parts) == (covered == "conditional" or any(
+        p["valueCode"] == "conditional" for k in ("pa-needed", "doc-needed") for p in parts.get(k, [])))  # q3
+    if "doc-purpose" in parts:
+        assert "reason" in parts                                                    # q8
+    if "questionnaire" in parts:
+        assert "doc-needed" in parts                                                # crd-ci-q1
+    assert len(parts.get("doc-needed", [])) <= 1                                    # 2.0.1: 0..1
+    assert len(parts["date"]) == 1 and len(parts["coverage-assertion-id"]) == 1
+    return parts
+
+
+def test_order_sign_cards_and_coverage_information_seed_001(service, http):
+    request = seed_request("001")
+    draft_ids = {f"ServiceRequest/{e['resource']['id']}" for e in request["context"]["draftOrders"]["entry"]}
+    answer = post(http, service, request)
+    for card in answer["cards"]:
+        card_checks(card, draft_ids)
+    assert len(answer["systemActions"]) == 3    # one per spine ServiceRequest
+    parts = [coverage_checks(a, draft_ids) for a in answer["systemActions"]]
+    assert {p["coverage-assertion-id"][0]["valueString"] for p in parts} != set() and \
+        len({p["coverage-assertion-id"][0]["valueString"] for p in parts}) == 1      # same coverage, one id
+    by_order = {a["resource"]["id"]: p for a, p in zip(answer["systemActions"], parts)}
+    fusion = by_order["sr-fusion"]
+    assert fusion["doc-needed"][0]["valueCode"] == "clinical" and fusion["doc-purpose"][0]["valueCode"] == "withpa"
+    assert "T12-L3" in fusion["reason"][0]["valueCodeableConcept"]["text"]
+    forms = {q["valueCanonical"].split("|")[0].rsplit("/", 1)[1] for q in fusion["questionnaire"]}
+    assert forms == {"spine-pt-course", "spine-instability-films"}
+    assert {b["valueCoding"]["code"] for b in fusion["billingCode"]} == {"22633", "22634", "22848"}
+
+
+def test_criteria_met_order_gets_coverage_without_documentation_request(service, http):
+    from tests.test_rule_thresholds import SI_FUSION, si_chart, well_treated
+    request = fhir.make_request([SI_FUSION], well_treated() + si_chart() + [fhir.coverage()])
+    answer = post(http, service, request)
+    assert [c["source"]["topic"]["code"] for c in answer["cards"]] == ["criteria-met"]
+    (action,) = answer["systemActions"]
+    parts = coverage_checks(action, {f"ServiceRequest/{SI_FUSION['id']}"})
+    assert "doc-needed" not in parts and "questionnaire" not in parts
+
+
+def test_assertion_id_stable_for_the_same_orders(service, http):
+    first = post(http, service, seed_request("001"))
+    again = post(http, service, seed_request("001"))
+    ids = lambda a: {s["valueString"] for act in a["systemActions"] for e in act["resource"]["extension"]
+                     for s in e["extension"] if s["url"] == "coverage-assertion-id"}
+    assert ids(first) == ids(again) and len(ids(first)) == 1
+
+
+def test_distinct_coverages_get_distinct_assertion_ids():
+    from cards.coverage_information import assertion_id
+    from fhir_mappings.orders import map_orders
+    orders = map_orders(seeds.seed_001_orders())
+    assert assertion_id("Coverage/a", orders) != assertion_id("Coverage/b", orders)
+
+
+def test_configuration_turns_coverage_information_off(service, http):
+    answer = post(http, service, seed_request("001", extension={"davinci-crd.configuration": {"coverage-info": False}}))
+    assert answer["systemActions"] == [] and answer["cards"]
+
+
+def test_configuration_turns_a_card_type_off_and_caps_cards(service, http):
+    off = post(http, service, seed_request("001", extension={"davinci-crd.configuration": {"pt-documentation-missing": False}}))
+    assert "pt-documentation-missing" not in {c["source"]["topic"]["code"] for c in off["cards"]}
+    capped = post(http, service, seed_request("001", extension={"davinci-crd.configuration": {"max-cards": 1}}))
+    assert len(capped["cards"]) == 1 and capped["cards"][0]["indicator"] == "warning"
+
+
+def test_unknown_and_ill_typed_options_are_ignored(service, http):
+    full = post(http, service, seed_request("001"))
+    odd = post(http, service, seed_request("001", extension={"davinci-crd.configuration": {
+        "no-such-option": False, "coverage-info": "no", "max-cards": -3}}))
+    shown = lambda a: [(c["source"]["topic"]["code"], c["summary"]) for c in a["cards"]]
+    assert shown(odd) == shown(full)
+    assert len(odd["systemActions"]) == len(full["systemActions"]) == 3
+
+
+def test_two_coverages_in_a_payer_deployment_are_400_with_operation_outcome(payer, http):
+    request = with_payer_id(seed_request("001"))
+    second = fhir.coverage(cov_id="cov-2")
+    second["payor"] = [{"identifier": {"value": "synthetic-health-plan"}}]
+    request["prefetch"]["coverage"]["entry"].append({"resource": second})
+    answer = post(http, payer, request, expect=400)
+    assert answer["operationOutcome"]["resourceType"] == "OperationOutcome"
+    assert "2 active Coverages" in answer["message"] and answer["field"] == "$.prefetch.coverage"
+
+
+def test_no_coverage_in_a_payer_deployment_is_400(payer, http):
+    request = seed_request("001")
+    request["prefetch"]["coverage"] = fhir.searchset([])
+    answer = post(http, payer, request, expect=400)
+    assert "no active Coverage" in answer["message"]
+
+
+def test_coverage_of_another_payer_is_400(payer, http):
+    answer = post(http, payer, with_payer_id(seed_request("001"), "other-plan"), expect=400)
+    assert "does not serve" in answer["message"]
+
+
+def test_payer_deployment_answers_with_its_coverage(payer, http):
+    answer = post(http, payer, with_payer_id(seed_request("001")))
+    refs = {s["valueReference"]["reference"] for a in answer["systemActions"] for e in a["resource"]["extension"]
+            for s in e["extension"] if s["url"] == "coverage"}
+    assert refs == {"Coverage/cov-1"}
+
+
+def test_hospital_deployment_without_coverage_has_empty_system_actions(service, http):
+    request = seed_request("001")
+    request["prefetch"]["coverage"] = fhir.searchset([])
+    answer = post(http, service, request)
+    assert answer["systemActions"] == [] and answer["cards"]
+
+
+@pytest.mark.parametrize("form_id", ["spine-pt-course", "spine-si-diagnostics", "spine-instability-films",
+                                     "spine-deformity-measurements"])
+def test_questionnaires_are_published_at_their_canonical(service, http, form_id):
+    resource = http.get(f"{service.url}/fhir/Questionnaire/{form_id}", timeout=10).json()
+    Questionnaire.model_validate(resource)
+    assert resource["url"] == f"https://spine-cds.dev/fhir/Questionnaire/{form_id}"
+    found = http.get(f"{service.url}/fhir/Questionnaire", params={"url": f"{resource['url']}|{resource['version']}"},
+                     timeout=10).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [form_id]
+
+
+def test_unknown_questionnaire_is_404_json(service, http):
+    response = http.get(service.url + "/fhir/Questionnaire/nope", timeout=10)
+    assert response.status_code == 404 and "nope" in response.json()["message"]
+
+
+def test_calls_and_feedback_are_audited_with_ids_only(tmp_path, http):
+    with start_service(tmp_path) as server:
+        request = seed_request("001")
+        post(http, server, request)
+        post(http, server, {"hook": "order-sign"}, expect=400)
+        http.post(server.url + SERVICE_PATH + "/feedback", json={"feedback": [
+            {"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2025-06-20T10:00:00Z"}]}, timeout=10)
+    rows = Store(f"sqlite:///{tmp_path / 'var' / 'spine-cds.sqlite3'}").audit_rows()
+    call, bad, feedback = rows
+    assert call["kind"] == "call" and call["status"] == 200 and call["hook_instance"] == request["hookInstance"]
+    assert call["patient_ref"] == "Patient/pat-1" and "level-unsupported" in call["topics"] and call["latency_ms"] > 0
+    assert bad["status"] == 400 and bad["outcome"] == "client-error"
+    assert feedback["kind"] == "feedback" and feedback["detail"] == "stored=1 duplicates=0"
+    with Store(f"sqlite:///{tmp_path / 'var' / 'spine-cds.sqlite3'}").engine.connect() as conn:
+        dumped = " ".join(str(v) for row in conn.execute(sa.text("select * from audit")) for v in row)
+    assert "anterolisthesis" not in dumped and "Spondylolisthesis" not in dumped
