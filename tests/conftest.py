@@ -7,6 +7,7 @@ import sys
 import pytest
 import requests
 
+from tests.conftest_pg import database_url, postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.support.servers import ServerProcess
 
 SERVICE_PATH = "/cds-services/spine-surgery-order-sign"

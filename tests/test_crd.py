@@ -117,6 +117,8 @@ def coverage_checks(action: dict, draft_ids: set[str]) -> dict:
         assert "doc-needed" in parts                                                # crd-ci-q1
     assert len(parts.get("doc-needed", [])) <= 1                                    # 2.0.1: 0..1
     assert len(parts["date"]) == 1 and len(parts["coverage-assertion-id"]) == 1
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", parts["date"][0]["valueDate"])
+    assert re.fullmatch(r"[0-9a-f\-]{36}", parts["coverage-assertion-id"][0]["valueString"])
     return parts
 
 

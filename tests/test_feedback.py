@@ -1,4 +1,4 @@
-"""Feedback is validated, stored once in the database, and survives bad posts."""
+"""Feedback is validated, stored once in the database, and survives bad posts (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -16,9 +16,9 @@ def item(card="card-1", outcome="accepted", ts="2025-06-20T10:05:31Z", **extra):
     return {**base, **extra}
 
 
-def test_feedback_stored_once(tmp_path, http):
+def test_feedback_stored_once(tmp_path, http, database_url):
     from tests.conftest import start_service
-    with start_service(tmp_path) as service:
+    with start_service(tmp_path, CDS_DATABASE_URL=database_url) as service:
         first = http.post(service.url + URL, json={"feedback": [item(), item("card-2", "overridden",
                           overrideReason={"reason": {"code": "clinical-judgment", "system": "x"}, "userComment": "ok"})]})
         again = http.post(service.url + URL, json={"feedback": [item()]})
@@ -32,13 +32,27 @@ def test_feedback_stored_once(tmp_path, http):
     assert bad.status_code == 400 and bad.json()["field"].startswith("$.feedback[0]")
     assert missing_accepted.status_code == 400 and "acceptedSuggestions" in missing_accepted.json()["message"]
     assert not_json.status_code == 400 and unknown.status_code == 404
-    rows = Store(f"sqlite:///{tmp_path / 'var' / 'spine-cds.sqlite3'}").feedback_rows()
+    store = Store(database_url)
+    rows = store.feedback_rows()
+    store.dispose()
     assert [(r["card_uuid"], r["outcome"]) for r in rows] == [("card-1", "accepted"), ("card-2", "overridden")]
     assert '"clinical-judgment"' in rows[1]["override_reason"]
 
 
-def test_store_dedupes_within_one_post(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'f.sqlite3'}")
+def test_store_dedupes_within_one_post(database_url):
+    store = Store(database_url)
     assert store.add_feedback("svc", [item(), item()]) == (1, 1)
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from feedback")).scalar() == 1
+    store.dispose()
+
+
+def test_service_uses_the_configured_database(tmp_path, http, postgres_url):
+    """CDS_DATABASE_URL wins over the default SQLite file under var/."""
+    from tests.conftest import start_service
+    with start_service(tmp_path, CDS_DATABASE_URL=postgres_url) as service:
+        assert http.post(service.url + URL, json={"feedback": [item()]}).json() == {"stored": 1, "duplicates": 0}
+    store = Store(postgres_url)
+    assert len(store.feedback_rows()) == 1
+    store.dispose()
+    assert not (tmp_path / "var" / "spine-cds.sqlite3").exists()

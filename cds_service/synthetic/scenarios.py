@@ -93,9 +93,10 @@ _ALL = [
     _s("seed-000", "osteotomy-indicated pt-documentation-missing",
        "Seed review 000: flat back after L1-5 fusion; ALIF + PSF T10-pelvis + osteotomy; no formal PT.",
        charts.seed_000),
-    _s("seed-001", "",
+    _s("seed-001", "level-unsupported pelvic-fixation-unsupported pt-documentation-missing si-fusion-unsupported",
        "Seed review 001: T12-S2 fusion, L1-S1 laminectomy and SI fusion; PT without dates.", charts.seed_001),
-    _s("seed-002", "",
+    _s("seed-002", "exploration-bundled level-unsupported levels-not-documented osteotomy-unsupported "
+       "pelvic-fixation-unsupported pt-documentation-missing si-fusion-unsupported",
        "Seed review 002: two-stage fusion, exploration, decompression without levels, osteotomies, SI fusion.",
        charts.seed_002),
 ]

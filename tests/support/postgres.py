@@ -139,9 +139,11 @@ class PostgresServer:
 
     def _terminate(self, grace: float = 10.0) -> None:
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGINT)  # fast shutdown; SIGTERM would wait for clients
             try:
+                os.kill(self.process.pid, signal.SIGINT)  # fast shutdown; SIGTERM would wait for clients
                 self.process.wait(timeout=grace)
+            except ProcessLookupError:
+                self.process.wait()
             except subprocess.TimeoutExpired:
                 # The group (start_new_session) holds the backends too: none may outlive the test run.
                 os.killpg(self.process.pid, signal.SIGKILL)
