@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving import serve_until_terminated  # noqa: E402
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -69,19 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", required=True, help="JSON file holding the JWK Set; re-read on every request")
     args = parser.parse_args(argv)
     server = JwksServer((args.host, args.port), args.file)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(f"jwks-server listening on http://{args.host}:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_terminated(server, f"jwks-server listening on http://{args.host}:{server.server_address[1]}")
 
 
 if __name__ == "__main__":

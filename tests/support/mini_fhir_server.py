@@ -24,12 +24,14 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
-import signal
 import sys
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving import serve_until_terminated  # noqa: E402
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 _REFERENCE_FIELDS = ("subject", "patient", "beneficiary")
@@ -276,19 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.host, args.port), store, token=args.token, page_size=max(1, args.page_size), delay_ms=args.delay_ms,
         verbose=args.verbose,
     )
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(f"mini-fhir-server listening on {server.base_url}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_terminated(server, f"mini-fhir-server listening on {server.base_url}")
 
 
 if __name__ == "__main__":
