@@ -1,6 +1,7 @@
 """The order-sign service: request -> chart -> facts -> findings -> cards."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from cards import coverage_information
@@ -9,6 +10,7 @@ from criteria import engine
 from criteria.spec import load_profile, profile_ids
 from fhir_mappings.build import build_facts
 from fhir_mappings.chart import Chart
+from fhir_mappings.facts import Facts
 from fhir_mappings.orders import MappingError, map_orders
 
 from . import crd
@@ -33,7 +35,18 @@ def draft_resources(request: dict) -> list[dict]:
     return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    answer: dict                       # what the CDS client receives
+    facts: Facts | None = None         # None when no spine order was signed
+    findings: tuple = ()
+
+
 def run(request: dict, service: dict, config: dict, fhir_client=None, today: date | None = None) -> dict:
+    return evaluate(request, service, config, fhir_client, today).answer
+
+
+def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today: date | None = None) -> Evaluation:
     profile = choose_profile(request, config["PROFILE"])
     load_profile(profile)
     context = request["context"]
@@ -43,7 +56,7 @@ def run(request: dict, service: dict, config: dict, fhir_client=None, today: dat
     except MappingError as exc:
         raise InvalidRequest(str(exc), field=exc.field) from None
     if not any(order.procedures for order in orders):
-        return {"cards": [], "systemActions": []}   # not spine surgery: no cards, no chart fetched
+        return Evaluation({"cards": [], "systemActions": []})   # not spine surgery: no cards, no chart fetched
     token = (request.get("fhirAuthorization") or {}).get("access_token")
     hydrated = hydrate(request.get("prefetch"), context, policies_from_templates(service.get("prefetch", {})),
                        fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
@@ -62,7 +75,7 @@ def run(request: dict, service: dict, config: dict, fhir_client=None, today: dat
     if coverage is not None:
         actions = coverage_information.system_actions(facts.spine_orders, findings, f"Coverage/{coverage.get('id')}",
                                                       today or date.today())
-    return {"cards": cards, "systemActions": actions}
+    return Evaluation({"cards": cards, "systemActions": actions}, facts, tuple(findings))
 
 
 _SEVERITY = {"critical": 0, "warning": 1, "info": 2}
