@@ -7,7 +7,7 @@ from datetime import date
 from cards import coverage_information
 from cards.builder import CardContext, build_cards
 from criteria import engine
-from criteria.spec import load_profile, profile_ids
+from criteria.spec import profile_ids
 from fhir_mappings.build import build_facts
 from fhir_mappings.chart import Chart
 from fhir_mappings.facts import Facts
@@ -48,7 +48,7 @@ def run(request: dict, service: dict, config: dict, fhir_client=None, today: dat
 
 def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today: date | None = None) -> Evaluation:
     profile = choose_profile(request, config["PROFILE"])
-    load_profile(profile)
+    today = today or date.today()
     context = request["context"]
     drafts = draft_resources(request)
     try:
@@ -60,7 +60,7 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     token = (request.get("fhirAuthorization") or {}).get("access_token")
     hydrated = hydrate(request.get("prefetch"), context, policies_from_templates(service.get("prefetch", {})),
                        fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
-    chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today or date.today(),
+    chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today,
                         tuple(hydrated.failures.values()))
     options = crd.configuration(request, service)
     coverage = None
@@ -73,8 +73,7 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     cards = limit_cards(build_cards(ctx, findings, facts.unavailable), options)
     actions = []
     if coverage is not None:
-        actions = coverage_information.system_actions(facts.spine_orders, findings, f"Coverage/{coverage.get('id')}",
-                                                      today or date.today())
+        actions = coverage_information.system_actions(facts.spine_orders, findings, f"Coverage/{coverage.get('id')}", today)
     return Evaluation({"cards": cards, "systemActions": actions}, facts, tuple(findings))
 
 
