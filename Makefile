@@ -23,7 +23,12 @@ run: install
 	@if [ -z "$${CDS_AUTH+x}" ]; then echo "CDS_AUTH not set: starting with CDS_AUTH=off (client JWTs are not checked)"; fi
 	CDS_AUTH=$${CDS_AUTH-off} $(BIN)/python -m cds_service serve --host $(HOST) --port $(PORT)
 
-test: install
+# The Medplum interop tests' Node packages (tests/test_interop_medplum.py), pinned by the lockfile.
+tests/interop/node_modules: tests/interop/package-lock.json
+	npm ci --prefix tests/interop --no-audit --no-fund
+	touch $@
+
+test: install tests/interop/node_modules
 	$(BIN)/python -m pytest
 
 bench: install

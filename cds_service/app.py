@@ -23,21 +23,26 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
     app.config["MAX_CONTENT_LENGTH"] = cfg["MAX_BODY_BYTES"]
     app.json.sort_keys = False
 
-    from . import hooks
+    from . import health, hooks, metrics
     from .fhir_client import FhirClient
     from .persistence import Store
     from criteria import engine
     from criteria.spec import load_profile
 
     engine.check_registry(load_profile(cfg["PROFILE"]))  # fail at start-up, not on the first order
-    app.extensions["store"] = Store(cfg["DATABASE_URL"])
+    app.extensions["store"] = Store(cfg["DATABASE_URL"])  # also brings the schema to the newest migration
+    # create_app() as `serve` calls it: workers share their metrics (see metrics.py); tests pass arguments.
+    app_metrics = metrics.init_app(app, multiprocess_mode=environ is None and not overrides)
     app.extensions["fhir_client"] = FhirClient(
         timeout=(cfg["FHIR_CONNECT_TIMEOUT"], cfg["FHIR_READ_TIMEOUT"]), max_pages=cfg["FHIR_MAX_PAGES"],
         max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"])
+    app.extensions["fhir_client"].on_fetch = app_metrics.record_fhir_fetch  # prefetch.py reports each fetch
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(health.bp)
     from . import openapi; app.register_blueprint(openapi.bp)  # GET /openapi.json
     from . import forms_api
     app.register_blueprint(forms_api.bp)
+    from . import sandbox; sandbox.init_app(app)  # /sandbox page and API unless CDS_SANDBOX=off
     _init_cors(app, cfg["CORS_ORIGINS"])
     auth.init_app(app)
     _register_error_handlers(app)

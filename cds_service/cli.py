@@ -1,9 +1,16 @@
-"""Command line: `spine-cds serve` / `python -m cds_service serve`, under gunicorn sync workers."""
+"""Command line: `spine-cds serve` / `python -m cds_service serve`, under gunicorn sync workers;
+`scenarios`, `synth` and `evaluate` for sandboxes without an EHR."""
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import click
+
+from criteria.spec import profile_ids
+
+from .synthetic import SCENARIOS, synthesize
 
 
 @click.group()
@@ -40,3 +47,55 @@ def serve(host: str, port: int, workers: int) -> None:
 
     click.echo(f"spine-cds listening on http://{host}:{port}/cds-services (CDS_AUTH={app.config['CDS']['AUTH']})")
     Server().run()
+
+
+PROGRESS_FROM = 6   # files; fewer are written without a progress bar
+
+
+@main.command()
+def scenarios() -> None:
+    """List the synthetic scenarios and the card topics each one gives."""
+    for scenario in SCENARIOS.values():
+        topics = ", ".join(sorted(scenario.expected_topics)) or "no cards"
+        click.echo(f"{scenario.name}\n    {scenario.description}\n    expected: {topics}")
+
+
+@main.command()
+@click.argument("scenario", metavar="SCENARIO", type=click.Choice(["all", *SCENARIOS]))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <scenario>-<n>.bundle.json and <scenario>-<n>.request.json.")
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Instances per scenario.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files.")
+def synth(scenario: str, out_dir: Path, count: int, seed: int) -> None:
+    """Write synthetic FHIR transaction Bundles and matching order-sign requests (SCENARIO or all)."""
+    chosen = list(SCENARIOS) if scenario == "all" else [scenario]
+    files = ((out_dir / f"{s.scenario}-{s.index}.{kind}.json", getattr(s, kind))
+             for name in chosen for s in synthesize(name, count, seed) for kind in ("bundle", "request"))
+    total = 2 * count * len(chosen)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with click.progressbar(files, length=total, label="Writing", hidden=total < PROGRESS_FROM) as bar:
+            for path, document in bar:
+                path.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write to {out_dir}: {exc}") from None
+    click.echo(f"Wrote {total} files to {out_dir}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the service's answer as JSON.")
+@click.option("--profile", type=click.Choice(profile_ids()), help="Payer profile of thresholds.")
+def evaluate(file: Path, as_json: bool, profile: str | None) -> None:
+    """Evaluate an order-sign request, or a FHIR Bundle of draft ServiceRequests and the chart, in-process."""
+    # Imported here: the pipeline takes ~1 s to import, which `scenarios` and `synth` need not pay.
+    from .config import ConfigError
+    from .evaluate import BadInput, evaluate as run, read_request, render
+
+    try:
+        answer = run(read_request(file), profile)
+    except BadInput as exc:
+        raise click.UsageError(str(exc)) from None   # exit 2: the input is wrong, not the service
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(answer, indent=2) if as_json else render(answer))

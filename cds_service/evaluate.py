@@ -44,6 +44,8 @@ def evaluate(request: dict, profile: str | None = None) -> dict:
     try:
         validate_order_sign(request)
         service = discovery.service(SERVICE_ID)
+        if request["hook"] != service["hook"]:
+            raise BadInput(f"{SERVICE_ID} answers the {service['hook']!r} hook, not {request['hook']!r}")
         # The feedback store is never used here; a throwaway VAR_DIR keeps ./var untouched.
         with tempfile.TemporaryDirectory() as var_dir:
             settings = config.load(overrides={"AUTH": "off", "VAR_DIR": var_dir})

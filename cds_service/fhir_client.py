@@ -75,7 +75,10 @@ class FhirClient:
                    chart must not pass for a complete one);
       max_bytes    bytes of one read or of all pages of one search together (decoded);
       max_workers  how many fetches callers may run at once (sizes the connection pool; the
-                   prefetch hydrator bounds its thread pool with it).
+                   prefetch hydrator bounds its thread pool with it);
+      deadline     seconds one GET may take in all, retries and body included (default
+                   connect + 3 x read): per-read timeouts alone never stop a server that sends its
+                   answer a few bytes at a time.
     """
 
     def __init__(
@@ -86,10 +89,12 @@ class FhirClient:
         max_bytes: int = 20_000_000,
         max_workers: int = 8,
         retry: Retry | None = None,
+        deadline: float | None = None,
     ):
         if max_pages < 1 or max_bytes < 1 or max_workers < 1:
             raise ValueError("max_pages, max_bytes and max_workers must be at least 1")
         self.timeout = (float(timeout[0]), float(timeout[1]))
+        self.deadline = float(deadline) if deadline is not None else self.timeout[0] + 3 * self.timeout[1]
         self.max_pages = max_pages
         self.max_bytes = max_bytes
         self.max_workers = max_workers
@@ -186,6 +191,11 @@ class FhirClient:
             resources.extend(self._page_resources(bundle, token))
 
     def _page_resources(self, bundle: dict, token: str | None) -> list[dict]:
+        unusable = unusable_entries(bundle)
+        if unusable:  # dropping them quietly would pass an incomplete chart for a complete one
+            count = f"{len(unusable)} {'entry' if len(unusable) == 1 else 'entries'}"
+            raise self._fail(f"answered a search Bundle with {count} that are not FHIR resources "
+                             f"({'; '.join(unusable[:3])})", token)
         for outcome in bundle_outcomes(bundle):
             if _is_error_outcome(outcome):
                 raise self._fail(f"reported an error in the search results: {outcome_text(outcome)}", token)
@@ -197,21 +207,27 @@ class FhirClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
+        until = started + self.deadline
         try:
             with self._session.get(url, headers=headers, timeout=self.timeout, stream=True) as resp:
                 status = resp.status_code
                 if not 200 <= status < 300:
-                    body = _read_capped(resp, _ERROR_BODY_LIMIT, truncate=True)
+                    body = _read_capped(resp, _ERROR_BODY_LIMIT, truncate=True, until=until)
                     raise self._fail(_status_reason(resp, body), token, status=status)
                 content_type = resp.headers.get("Content-Type", "")
-                body = _read_capped(resp, budget)
+                body = _read_capped(resp, budget, until=until)
         except FhirFetchError:
             raise
         except _TooLarge:
             raise self._fail(
                 f"sent an answer larger than {self.max_bytes} bytes (max_bytes); it was not read to the end", token
             ) from None
-        except requests.RequestException as exc:
+        except _TooSlow:
+            raise self._fail(
+                f"sent its answer too slowly: not complete after {time.monotonic() - started:.1f} s "
+                f"(deadline {self.deadline:g} s per query)", token
+            ) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:  # urllib3's: raised by raw reads
             raise self._fail(self._transport_reason(exc, time.monotonic() - started), token) from None
         log.debug("GET %s -> %s in %.0f ms", urlsplit(url).path, status, (time.monotonic() - started) * 1000)
         try:
@@ -251,7 +267,7 @@ class FhirClient:
             return "redirected too many times"
         if has(requests.exceptions.RetryError):
             return "kept failing after retries"
-        if has(requests.exceptions.ContentDecodingError):
+        if has(requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError):
             return "sent an answer that could not be decompressed"
         if has(requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError, ConnectionResetError):
             return "dropped the connection before the answer was complete"
@@ -267,11 +283,45 @@ class FhirClient:
 
 
 # -- Bundle helpers (shared with the prefetch hydrator) -------------------------------------
+def _array(value) -> list:
+    """A JSON array field, or [] when the server (or client) sent something else there."""
+    return value if isinstance(value, list) else []
+
+
 def bundle_entries_resources(bundle: dict) -> Iterator[tuple[dict, dict]]:
     """(entry, resource) pairs of a Bundle; entries without a resource object are skipped."""
-    for entry in bundle.get("entry") or ():
+    for entry in _array(bundle.get("entry")):
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             yield entry, entry["resource"]
+
+
+def unusable_entries(bundle: dict) -> list[str]:
+    """What is wrong with each entry of a Bundle that holds no FHIR resource; [] when all are usable."""
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        return [f"entry is {_json_type(entries)}, not an array"]
+    problems = []
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            problems.append(f"entry {i} is {_json_type(entry)}")
+        elif resource is None:
+            problems.append(f"entry {i} has no resource")
+        elif not isinstance(resource, dict):
+            problems.append(f"entry {i} has {_json_type(resource)} as its resource")
+        elif not isinstance(resource.get("resourceType"), str):
+            problems.append(f"entry {i} has a resource without a resourceType")
+    return problems
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), "a number")
 
 
 def _is_outcome_entry(entry: dict, resource: dict) -> bool:
@@ -293,7 +343,7 @@ def bundle_outcomes(bundle: dict) -> list[dict]:
 def outcome_text(outcome: dict) -> str:
     """A short text for an OperationOutcome: its issues' diagnostics/details, or their codes."""
     parts = []
-    for issue in outcome.get("issue") or ():
+    for issue in _array(outcome.get("issue")):
         if not isinstance(issue, dict):
             continue
         details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
@@ -306,12 +356,12 @@ def outcome_text(outcome: dict) -> str:
 
 def _is_error_outcome(outcome: dict) -> bool:
     return any(
-        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in outcome.get("issue") or ()
+        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in _array(outcome.get("issue"))
     )
 
 
 def bundle_link(bundle: dict, relation: str) -> str | None:
-    for link in bundle.get("link") or ():
+    for link in _array(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == relation and isinstance(link.get("url"), str):
             return link["url"] or None
     return None
@@ -332,13 +382,27 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_capped(resp: requests.Response, limit: int, *, truncate: bool = False) -> bytes:
-    """Read the (decoded) body, stopping past `limit` bytes: _TooLarge, or cut when `truncate`."""
+class _TooSlow(Exception):
+    pass
+
+
+def _read_capped(resp: requests.Response, limit: int, *, truncate: bool = False, until: float | None = None) -> bytes:
+    """Read the (decoded) body, stopping past `limit` bytes (_TooLarge, or cut when `truncate`) or
+    past the monotonic time `until` (_TooSlow).
+
+    read1 returns whatever has arrived (iter_content would wait for a full chunk), so a server
+    that trickles its answer is stopped within one read timeout after `until`.
+    """
     declared = resp.headers.get("Content-Length")
     if not truncate and declared and declared.isdigit() and int(declared) > limit:
         raise _TooLarge()
     body = bytearray()
-    for chunk in resp.iter_content(chunk_size=64 * 1024):
+    while True:
+        if until is not None and time.monotonic() > until:
+            raise _TooSlow()
+        chunk = resp.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
         body += chunk
         if len(body) > limit:
             if truncate:

@@ -1,10 +1,11 @@
 """GET /openapi.json: the OpenAPI 3.1 document of the service.
 
-The document is the data file openapi.json with two things filled in when it is loaded, so it
+The document is the data file openapi.json, completed when it is loaded so that it
 never drifts from what the service really checks:
 - every `{"$ref": "schemas/<file>"}` is replaced by that JSON Schema from cds_service/schemas/
   (the same files validation.py validates requests with: one source of truth);
-- the `service_id` path parameter gets an enum of the service ids in discovery.json.
+- the `service_id` path parameter gets an enum of the service ids in discovery.json;
+- info.version is the installed package's version.
 
 The path is outside /cds-services, so auth.py never asks for a client JWT here.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 
 import orjson
 from flask import Blueprint, Response
@@ -49,6 +50,10 @@ def document() -> dict:
     doc = _inline_schema_files(_read("openapi.json"))
     ids = [service["id"] for service in discovery.document()["services"]]
     doc["components"]["parameters"]["ServiceId"]["schema"] = {"type": "string", "enum": ids}
+    try:
+        doc["info"]["version"] = metadata.version("spine-cds")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        pass
     return doc
 
 

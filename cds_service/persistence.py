@@ -77,6 +77,9 @@ class Store:
         self.engine = sa.create_engine(url, future=True, **kwargs)
         if migrate:
             migrations.upgrade(self.engine)
+            # The serve command opens the store in the gunicorn master: no pooled connection may be
+            # inherited by the forked workers (two processes on one socket corrupt the session).
+            self.engine.dispose()
 
     def ping(self) -> None:
         """Raises if the database does not answer a trivial query (readiness)."""

@@ -174,9 +174,9 @@ class Hydrated:
         seen: set[tuple[str, str]] = set()
         for resources in self.resources.values():
             for res in resources:
-                ident = res.get("id")
-                if isinstance(ident, str):
-                    marker = (res.get("resourceType"), ident)
+                rtype, ident = res.get("resourceType"), res.get("id")
+                if isinstance(rtype, str) and isinstance(ident, str):  # hostile JSON may hold lists here
+                    marker = (rtype, ident)
                     if marker in seen:
                         continue
                     seen.add(marker)
@@ -312,12 +312,16 @@ def _run_jobs(
         workers = max(1, min(client.max_workers, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fhir-prefetch") as pool:
             futures = [(job, pool.submit(_fetch, client, job, base, token)) for job in jobs]
+            # The app sets client.on_fetch(key, "ok" | "failed") for its metrics; other clients lack it.
+            on_fetch = getattr(client, "on_fetch", None) or (lambda key, outcome: None)
             for job, future in futures:
                 try:
                     fetched = future.result()
                 except FhirFetchError as err:
+                    on_fetch(job.key, "failed")
                     failures[job.key] = f"{job.label} at the FHIR server {err.reason}{job.note}"
                     continue
+                on_fetch(job.key, "ok")
                 if job.kind == "follow":
                     resources[job.key] = resources[job.key] + fetched
                 else:

@@ -1,27 +1,55 @@
-"""Chart -> Facts in one pass over the patient's resources."""
+"""Chart -> Facts in one pass over the patient's resources.
+
+Why one pass and a pre-filter (performance; the results are those of the map_* functions):
+a CRD order-sign answer must come back within seconds and we aim for <= 1 s including JSON and
+HTTP, while a real chart holds ~10,000 resources, mostly vital signs, problem-list entries and
+visit notes that mention nothing these mappers look for. Reading every text with every matcher
+(value sets, care, levels, measurements, sentence and negation scopes) cost ~1.75 s at that size.
+So:
+* each resource is handed to every mapper in turn (care_of, red_flags_of, level_facts_of,
+  measurements_of, diagnoses_of) in a single loop, so its texts are tokenised once
+  (valuesets.text_tokens, cached) and every mapper's filter reuses those tokens while they are hot;
+* every matcher first asks a PhraseGate (terminology.valuesets) whether one word of one of its
+  phrases stands in the text; a text without any skips the regex, sentence, level and negation
+  work. The gate is a superset by construction (one required word per data phrase, plus words
+  written next to the few hand-written regexes); tests/test_facts_prefilter.py checks it against
+  every phrase of the terminology data files and against the unfiltered readers;
+* pure text -> result readers are cached by the text (bounded functools.lru_cache): charts
+  repeat the same notes, problem names and vital-sign names.
+benchmarks/profile_facts.py measures it.
+"""
 from __future__ import annotations
 
-from .care import map_care
+from .care import care_of
 from .chart import Chart
-from .diagnoses import map_diagnoses
+from .diagnoses import diagnoses_of
 from .facts import Facts, Order
-from .level_facts import map_level_facts
-from .measures import map_measurements
+from .level_facts import level_facts_of, order_level_facts
+from .measures import derive_mismatches, measurements_of
 from .orders import map_orders
-from .red_flags import map_red_flags
+from .red_flags import red_flags_of
 from .resources import is_refuted
 
 
 def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
     """orders: the already-mapped draft orders, when the caller mapped them first."""
-    record = [r for r in chart.resources if not is_refuted(r)]
+    orders = map_orders(chart.draft_orders) if orders is None else orders
+    care, red_flags, level_facts, measured, diagnoses = [], [], [], [], []
+    for resource in chart.resources:
+        if is_refuted(resource):
+            continue
+        care += care_of(resource)
+        red_flags += red_flags_of(resource)
+        level_facts += level_facts_of(resource)
+        measured += measurements_of(resource)
+        diagnoses += diagnoses_of(resource)
     return Facts(
-        orders=map_orders(chart.draft_orders) if orders is None else orders,
-        care=map_care(record),
-        red_flags=map_red_flags(record),
+        orders=orders,
+        care=tuple(care),
+        red_flags=tuple(red_flags),
         today=chart.today,
         unavailable=chart.unavailable,
-        level_facts=map_level_facts(record, chart.draft_orders),
-        measurements=map_measurements(record),
-        diagnoses=map_diagnoses(record),
+        level_facts=tuple(level_facts + order_level_facts(chart.draft_orders)),
+        measurements=tuple(measured + derive_mismatches(measured)),
+        diagnoses=tuple(diagnoses),
     )

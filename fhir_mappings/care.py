@@ -6,12 +6,14 @@ show as evidence but never count toward a duration.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from terminology.conservative_care import care_kind_of_cpt, care_kinds_in_text
 from terminology.systems import CPT
 
 from .facts import CareEpisode, Evidence
 from .negation import is_negated
-from .resources import clinical_period, codings, concept_texts, narrative_texts, reference
+from .resources import clinical_period, codings, concept_texts, narrative_texts, obj, reference
 
 
 def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
@@ -28,11 +30,21 @@ def _coded_kind(resource: dict) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _asserted_care(text: str) -> tuple[tuple[str, str], ...]:
+    """(kind, evidence description) of every care mention in text that is not negated, in order.
+    Cached: charts repeat the same notes and medication names."""
+    found = []
+    for kind, match in care_kinds_in_text(text):
+        if not is_negated(text, match.start(), match.end()):
+            found.append((kind, f"mentioned without dates: “{_snippet(text, match.start(), match.end())}”"))
+    return tuple(found)
+
+
 def _text_kind(texts) -> str | None:
     for text in texts:
-        for kind, match in care_kinds_in_text(text):
-            if not is_negated(text, match.start(), match.end()):
-                return kind
+        for kind, _ in _asserted_care(text):
+            return kind
     return None
 
 
@@ -42,7 +54,7 @@ def _episode_from_record(resource: dict) -> CareEpisode | None:
     kind = _coded_kind(resource) if resource["resourceType"] == "Procedure" else None
     names = list(concept_texts(resource, *fields))
     if resource["resourceType"] == "MedicationRequest":
-        display = (resource.get("medicationReference") or {}).get("display")
+        display = obj(resource.get("medicationReference")).get("display")
         if isinstance(display, str):
             names.append(display)
         kind = _text_kind(names) and "medication"
@@ -56,28 +68,25 @@ def _episode_from_record(resource: dict) -> CareEpisode | None:
 
 
 def _mentions(resource: dict) -> list[CareEpisode]:
-    episodes = []
-    for text in narrative_texts(resource):
-        for kind, match in care_kinds_in_text(text):
-            if is_negated(text, match.start(), match.end()):
-                continue
-            evidence = Evidence(reference(resource), f"mentioned without dates: “{_snippet(text, match.start(), match.end())}”")
-            episodes.append(CareEpisode(kind, None, None, evidence))
-    return episodes
+    return [CareEpisode(kind, None, None, Evidence(reference(resource), description))
+            for text in narrative_texts(resource) for kind, description in _asserted_care(text)]
+
+
+def care_of(resource: dict) -> list[CareEpisode]:
+    """The care one resource documents: itself (a coded or named Procedure / MedicationRequest), or
+    the care its notes mention."""
+    rtype = resource.get("resourceType")
+    if rtype in ("Procedure", "MedicationRequest"):
+        episode = _episode_from_record(resource)
+        if episode is not None:
+            if episode.start is None:
+                episode = CareEpisode(episode.kind, None, None, Evidence(
+                    episode.evidence.reference, f"{episode.evidence.description}, no date recorded"))
+            return [episode]
+    if rtype in ("Procedure", "Condition", "Observation", "DiagnosticReport", "MedicationRequest"):
+        return _mentions(resource)
+    return []
 
 
 def map_care(resources) -> tuple[CareEpisode, ...]:
-    episodes = []
-    for resource in resources:
-        rtype = resource.get("resourceType")
-        if rtype in ("Procedure", "MedicationRequest"):
-            episode = _episode_from_record(resource)
-            if episode is not None:
-                if episode.start is None:
-                    episode = CareEpisode(episode.kind, None, None, Evidence(
-                        episode.evidence.reference, f"{episode.evidence.description}, no date recorded"))
-                episodes.append(episode)
-                continue
-        if rtype in ("Procedure", "Condition", "Observation", "DiagnosticReport", "MedicationRequest"):
-            episodes.extend(_mentions(resource))
-    return tuple(episodes)
+    return tuple(episode for resource in resources for episode in care_of(resource))

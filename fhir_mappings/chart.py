@@ -17,11 +17,12 @@ class Chart:
     def build(cls, patient_id: str, draft_orders, resources, today: date, unavailable=()) -> "Chart":
         seen, unique = set(), []
         for resource in resources:
-            if not isinstance(resource, dict):
-                continue
-            key = (resource.get("resourceType"), resource.get("id"))
-            if key[1] is not None and key in seen:
-                continue
-            seen.add(key)
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                continue  # not a FHIR resource (broken or hostile JSON): nothing the mappers can read
+            key = (resource["resourceType"], resource.get("id"))
+            if isinstance(key[1], str):
+                if key in seen:
+                    continue
+                seen.add(key)
             unique.append(resource)
         return cls(patient_id, tuple(draft_orders), tuple(unique), today, tuple(unavailable))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from terminology import valuesets
 
 from .facts import Diagnosis, Evidence
-from .negation import is_negated
+from .negation import asserted_valueset_mentions
 from .resources import clinical_period, codings, concept_texts, is_inactive, is_refuted, reference
 
 
@@ -29,25 +29,30 @@ def _named(resource: dict) -> dict[str, str]:
     """Value set -> the words that name it in the Condition's code text or displays."""
     found: dict[str, str] = {}
     for text in dict.fromkeys(concept_texts(resource, "code")):
-        for name, start, end in valuesets.find_text(text):
-            if not is_negated(text, start, end):
-                found.setdefault(name, f"“{' '.join(text.split())}”")
+        for name, _, _ in asserted_valueset_mentions(text):
+            found.setdefault(name, f"“{' '.join(text.split())}”")
     return found
 
 
-def map_diagnoses(resources) -> tuple[Diagnosis, ...]:
+def diagnoses_of(resource) -> list[Diagnosis]:
+    """The diagnoses one resource asserts (only an active, unrefuted Condition asserts any)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Condition":
+        return []
+    if is_refuted(resource) or is_inactive(resource):
+        return []
+    label = next(iter(concept_texts(resource, "code")), "")
+    coded = _coded(resource, label)
+    named = {name: text for name, text in _named(resource).items() if name not in coded}
+    if not coded and not named:
+        return []
+    onset = clinical_period(resource)[0]
     diagnoses = []
-    for resource in resources:
-        if not isinstance(resource, dict) or resource.get("resourceType") != "Condition":
-            continue
-        if is_refuted(resource) or is_inactive(resource):
-            continue
-        label = next(iter(concept_texts(resource, "code")), "")
-        onset = clinical_period(resource)[0]
-        coded = _coded(resource, label)
-        named = {name: text for name, text in _named(resource).items() if name not in coded}
-        for name, description in coded.items():
-            diagnoses.append(Diagnosis(name, Evidence(reference(resource), description, onset), onset, coded=True))
-        for name, description in named.items():
-            diagnoses.append(Diagnosis(name, Evidence(reference(resource), description, onset), onset, coded=False))
-    return tuple(diagnoses)
+    for name, description in coded.items():
+        diagnoses.append(Diagnosis(name, Evidence(reference(resource), description, onset), onset, coded=True))
+    for name, description in named.items():
+        diagnoses.append(Diagnosis(name, Evidence(reference(resource), description, onset), onset, coded=False))
+    return diagnoses
+
+
+def map_diagnoses(resources) -> tuple[Diagnosis, ...]:
+    return tuple(diagnosis for resource in resources for diagnosis in diagnoses_of(resource))

@@ -22,16 +22,18 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from terminology import cpt, valuesets
-from terminology.conservative_care import procedure_classes_in_text
+from terminology.conservative_care import procedure_classes_in_text, procedure_gate
 from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
 from terminology.systems import CPT, ICD10CM
+from terminology.valuesets import PhraseGate
 
 from .facts import Evidence, LevelFact
 from .negation import clause_bounds, is_negated
-from .resources import clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
+from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",
                "hardware_failure", "destabilizing_decompression")
@@ -188,16 +190,33 @@ _EXTRA_NEGATIVES = {
 }
 
 
+# A word every match of each hand-written regex above holds as a whole word (tokens of
+# valuesets.text_tokens), for the pre-filter: kept next to the regexes, checked against them by
+# tests/test_facts_prefilter.py. Change one, change the other.
+_EXTRA_REGEX_ANCHORS = {
+    "instability": ("dynamic",),
+    "stenosis": ("narrowing",),
+    "deformity": ("straightening", "lordosis", "curve"),
+    "hardware_failure": ("screw", "screws"),
+}
+
+
+def _kind_phrases(kind: str) -> list[str]:
+    return _valueset_text(*_TEXT_SETS[kind]) + list(_EXTRA_PHRASES.get(kind, ()))
+
+
 def _kind_patterns() -> dict[str, tuple[re.Pattern, re.Pattern | None]]:
     patterns = {}
     for kind, sets in _TEXT_SETS.items():
-        positive = _pattern(_valueset_text(*sets) + list(_EXTRA_PHRASES.get(kind, ())), _EXTRA_REGEXES.get(kind, ()))
+        positive = _pattern(_kind_phrases(kind), _EXTRA_REGEXES.get(kind, ()))
         negative = _pattern(_valueset_negatives(*sets), _EXTRA_NEGATIVES.get(kind, ()))
         patterns[kind] = (positive, negative)
     return patterns
 
 
 _KIND_PATTERNS = _kind_patterns()
+# Which kinds' positive patterns could match a text (a superset: see valuesets.PhraseGate).
+_KIND_GATE = PhraseGate({kind: _kind_phrases(kind) for kind in _TEXT_SETS}, _EXTRA_REGEX_ANCHORS)
 
 # Findings of no interest here, read only so that they keep their own levels.
 _OTHER_FINDINGS = re.compile(
@@ -257,8 +276,10 @@ _KIND_SETS = frozenset(name for sets in _TEXT_SETS.values() for name in sets)
 
 def _chart_mentions(folded: str, masked: str, has_levels: bool = True) -> list[_Mention]:
     mentions = []
+    kinds = _KIND_GATE.candidates(folded)
     for kind, (positive, negative) in _KIND_PATTERNS.items():
-        mentions += [_Mention(kind, m.start(), m.end()) for m in positive.finditer(_blank(negative, folded))]
+        if kind in kinds:
+            mentions += [_Mention(kind, m.start(), m.end()) for m in positive.finditer(_blank(negative, folded))]
     mentions += _procedure_mentions(folded, masked)
     if has_levels:
         # Other findings only matter as owners of levels; a text without levels skips them.
@@ -605,9 +626,29 @@ def _single(pattern: re.Pattern, reading: _Reading, anchor: tuple[int, int]) -> 
 _NEVER = re.compile(r"(?!x)x")
 
 
-def _read(text: str, find_mentions: Callable[..., list[_Mention]] = _chart_mentions) -> list[_Statement]:
-    if not text or not text.strip():
-        return []
+# A text states something only through a mention with a kind (_chart_mentions): a kind's phrase,
+# a fusion named as a procedure, or "fused". Without one, _read says nothing: the other findings
+# and levels only decide whose levels are whose.
+_FUSED_GATE = PhraseGate({}, {"prior_fusion": ("fused",)})
+
+
+def may_state(text: str) -> bool:
+    """False only when _read(text) is certainly empty (the pre-filter; a superset test)."""
+    return (_KIND_GATE.could_match(text) or _FUSED_GATE.could_match(text)
+            or not procedure_gate().candidates(text).isdisjoint(FUSION_CLASSES))
+
+
+def _read(text: str, find_mentions: Callable[..., list[_Mention]] = _chart_mentions) -> tuple[_Statement, ...]:
+    if not text or (find_mentions is _chart_mentions and not may_state(text)):
+        return ()
+    return _read_cached(text, find_mentions)
+
+
+@lru_cache(maxsize=4096)
+def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tuple[_Statement, ...]:
+    """Pure in the text: cached, as charts repeat the same notes and report conclusions."""
+    if not text.strip():
+        return ()
     reading = _Reading(text, find_mentions)
     statements = []
     for index, mention in enumerate(reading.mentions):
@@ -626,7 +667,7 @@ def _read(text: str, find_mentions: Callable[..., list[_Mention]] = _chart_menti
             # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
             severity = detail.severity if present else None
             statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value))
-    return statements
+    return tuple(statements)
 
 
 # --- resources -------------------------------------------------------------------------------------
@@ -652,15 +693,19 @@ def _level_spaces(texts: Iterable[str]) -> list[Interspace]:
 def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> list[_Statement]:
     """Kinds coded on the resource, placed at the levels its code text or body site names."""
     kinds: dict[str, str] = {}
-    label = next(iter(_texts(resource, field)), "")
+    label = None
     for system, code in codings(resource, field):
         if system is None:
             continue
         names = {_CODED_KINDS[n] for n in valuesets.match_coding(system, code) if n in _CODED_KINDS}
         if system == ICD10CM and valuesets.normalize_icd10cm(code).startswith(_ARTHRODESIS_STATUS):
             names.add("prior_fusion")
+        if names and label is None:
+            label = next(iter(_texts(resource, field)), "")
         for kind in names:
             kinds.setdefault(kind, f"“{label}” ({code})" if label else code)
+    if not kinds:
+        return []
     spaces = _level_spaces(level_texts) or [None]
     return [_Statement(kind, space, True, quote) for kind, quote in kinds.items() for space in spaces]
 
@@ -711,7 +756,7 @@ def _with_value(name: str, holder: dict) -> str:
 
 def _observation(resource: dict) -> list[_Statement]:
     texts = [_with_value(next(iter(_texts(resource, "code")), ""), resource)]
-    for component in resource.get("component") or ():
+    for component in array(resource.get("component")):
         if isinstance(component, dict):
             texts.append(_with_value(next(iter(_texts(component, "code")), ""), component))
     return [s for text in texts for s in _read(text)] + _notes(resource)
@@ -775,6 +820,8 @@ def _strength(statement: _Statement) -> tuple:
 
 
 def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
+    if not statements:
+        return []
     best: dict[tuple, _Statement] = {}
     for statement in statements:
         if statement.kind not in LEVEL_KINDS:
@@ -788,14 +835,24 @@ def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
             for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
 
 
-def map_level_facts(resources, draft_orders=()) -> tuple[LevelFact, ...]:
-    """LevelFacts of the patient's record, plus destabilising decompressions planned in the draft orders."""
+def level_facts_of(resource) -> list[LevelFact]:
+    """The LevelFacts of one resource of the patient's record."""
+    read = _READERS.get(resource.get("resourceType")) if isinstance(resource, dict) else None
+    if read is None or is_refuted(resource):
+        return []
+    return _facts_of(resource, read(resource))
+
+
+def order_level_facts(draft_orders) -> list[LevelFact]:
+    """Destabilising decompressions planned in the draft orders."""
     facts: list[LevelFact] = []
-    for resource in resources:
-        read = _READERS.get(resource.get("resourceType")) if isinstance(resource, dict) else None
-        if read is not None and not is_refuted(resource):
-            facts += _facts_of(resource, read(resource))
     for order in draft_orders:
         if isinstance(order, dict) and order.get("resourceType") == "ServiceRequest" and not is_refuted(order):
             facts += _facts_of(order, _order(order))
-    return tuple(facts)
+    return facts
+
+
+def map_level_facts(resources, draft_orders=()) -> tuple[LevelFact, ...]:
+    """LevelFacts of the patient's record, plus destabilising decompressions planned in the draft orders."""
+    facts = [fact for resource in resources for fact in level_facts_of(resource)]
+    return tuple(facts + order_level_facts(draft_orders))

@@ -17,15 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from terminology import measurements as terms
 from terminology.levels import LevelRange, find_levels
 from terminology.systems import LOINC
-from terminology.valuesets import compile_phrases
+from terminology.valuesets import PhraseGate, compile_phrases
 
 from .facts import Evidence, Measurement
 from .level_facts import Sentences, fold_text, mask_text, quote_span
-from .resources import clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
+from .resources import array, clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
 
 SI_TEST = "si_provocative_test"
 SI_BLOCK = "si_block_relief"
@@ -124,7 +125,8 @@ _NOT_A_LINK = re.compile(r"[^\s:=-]")
 
 # --- SI provocative tests ----------------------------------------------------------------------------
 
-_PROVOCATIVE = compile_phrases([p.text for p in terms.get(SI_TEST).phrases] + ["si provocation", "provocation"])
+_PROVOCATIVE_PHRASES = [p.text for p in terms.get(SI_TEST).phrases] + ["si provocation", "provocation"]
+_PROVOCATIVE = compile_phrases(_PROVOCATIVE_PHRASES)
 _POLARITY = (r"(?P<pos>positive|pos(?![a-z])|\(\+\)|\+(?![\d])|reproduc\w*|provok\w*|elicit\w*)"
              r"|(?P<neg>negative|neg(?![a-z])|\(-\)|\(\u2212\)|unremarkable|painless)")
 _POLARITY_RE = re.compile(_POLARITY, re.IGNORECASE)
@@ -140,6 +142,32 @@ _TALLY = re.compile(r"(?<![\d/])(?P<k>\d)\s*(?:/|of|out\s+of)\s*(?P<n>\d)(?![\d/
                     re.IGNORECASE)
 _PRESENT_ABSENT = re.compile(r"\b(?:(?P<pos>present|yes)|(?P<neg>absent|no))\b", re.IGNORECASE)
 _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+
+
+# --- pre-filter ------------------------------------------------------------------------------------------
+# Which of _PHRASES could match a text (group: its index), and the words without one of which
+# no SI test or provocative testing is named. A superset test, see valuesets.PhraseGate.
+_PHRASE_GATE = PhraseGate({index: [p.phrase.text] for index, p in enumerate(_PHRASES)})
+_PROVOCATIVE_GATE = PhraseGate({SI_TEST: _PROVOCATIVE_PHRASES})
+_DIGIT = re.compile(r"\d")     # what _NUMBER needs (re's \d: any Unicode decimal digit)
+
+
+def names_si_test(text: str) -> bool:
+    """False only when no SI test and no provocative testing can be named in text."""
+    return _PROVOCATIVE_GATE.could_match(text) or terms.si_test_gate().could_match(text)
+
+
+def may_measure(text: str) -> bool:
+    """False only when _TextReader(text, ...).read() is certainly empty. Every reading is an SI
+    test or provocative testing named in the text, or a phrase with a number taken within
+    _WINDOW characters of it (value_after / value_before: a digit there)."""
+    if names_si_test(text) and (terms.find_si_tests(text) or (_PROVOCATIVE and _PROVOCATIVE.search(fold_text(text)))):
+        return True
+    if not _PHRASE_GATE.could_match(text) or _DIGIT.search(text) is None:
+        return False
+    folded = fold_text(text)
+    return any(_DIGIT.search(folded, max(0, hit.start() - _WINDOW), hit.end() + _WINDOW)
+               for hit in _ANY_PHRASE.finditer(folded))
 
 
 # --- reading one text ----------------------------------------------------------------------------------
@@ -371,11 +399,21 @@ def _name_of(holder: dict, label: str, unit: str) -> str | None:
             return name
     if not label:
         return None
-    if terms.find_si_tests(label) or (_PROVOCATIVE and _PROVOCATIVE.search(label)):
+    return _name_of_label(label, unit)
+
+
+@lru_cache(maxsize=4096)
+def _name_of_label(label: str, unit: str) -> str | None:
+    """The measurement an observation's name names. Cached: charts repeat the same few names."""
+    if names_si_test(label) and (terms.find_si_tests(label) or (_PROVOCATIVE and _PROVOCATIVE.search(label))):
         return SI_TEST
+    candidates = _PHRASE_GATE.candidates(label)
+    if not candidates:
+        return None
+    folded = fold_text(label)
     # The value is structured, so any phrase of the name counts; an abbreviation only with its unit.
-    hits = [(len(m.group()), p.name) for p in _PHRASES for m in p.pattern.finditer(fold_text(label))
-            if not p.phrase.abbreviation or unit == terms.get(p.name).unit]
+    hits = [(len(m.group()), p.name) for index, p in enumerate(_PHRASES) if index in candidates
+            for m in p.pattern.finditer(folded) if not p.phrase.abbreviation or unit == terms.get(p.name).unit]
     return max(hits)[1] if hits else None
 
 
@@ -400,7 +438,7 @@ def _structured(holder: dict, label: str) -> _Found | None:
 
 def _observation(resource: dict) -> list[_Found]:
     found = []
-    for holder in [resource] + [c for c in resource.get("component") or () if isinstance(c, dict)]:
+    for holder in [resource] + [c for c in array(resource.get("component")) if isinstance(c, dict)]:
         label = next(iter(concept_texts(holder, "code")), "")
         item = _structured(holder, label)
         if item is not None:
@@ -415,11 +453,23 @@ def _si_context(resource: dict) -> bool:
     return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
 
 
+@lru_cache(maxsize=4096)
+def _read_text(text: str, si_context: bool) -> tuple[_Found, ...]:
+    """Pure in its arguments: cached, as charts repeat the same notes and conclusions."""
+    return tuple(_TextReader(text, si_context).read())
+
+
 def _measurements_of(resource: dict) -> list[Measurement]:
     found = _observation(resource) if resource.get("resourceType") == "Observation" else []
-    si_context = _si_context(resource)
+    si_context = None
     for text in dict.fromkeys(narrative_texts(resource)):
-        found += _TextReader(text, si_context).read()
+        if not may_measure(text):
+            continue
+        if si_context is None:
+            si_context = _si_context(resource)
+        found += _read_text(text, si_context)
+    if not found:
+        return []
     ref, day = reference(resource), clinical_period(resource)[0]
     unique = list(dict.fromkeys((f.name, f.value, f.unit, f.levels, f.test, f.positive, f.quote) for f in found))
     seen, out = set(), []
@@ -472,11 +522,15 @@ def derive_mismatches(measured: list[Measurement]) -> list[Measurement]:
     return derived
 
 
+def measurements_of(resource) -> list[Measurement]:
+    """The measurements one resource states (derived PI-LL mismatches are map_measurements')."""
+    if isinstance(resource, dict) and resource.get("resourceType") not in (None, "Patient", "Coverage") \
+            and not is_refuted(resource):
+        return _measurements_of(resource)
+    return []
+
+
 def map_measurements(resources) -> tuple[Measurement, ...]:
-    measured: list[Measurement] = []
-    for resource in resources:
-        if isinstance(resource, dict) and resource.get("resourceType") not in (None, "Patient", "Coverage") \
-                and not is_refuted(resource):
-            measured += _measurements_of(resource)
+    measured = [m for resource in resources for m in measurements_of(resource)]
     return tuple(measured + derive_mismatches(measured))
 

@@ -8,6 +8,9 @@ canal or foraminal stenosis at L2-3 and L3-4") or a post-cue right after the ter
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from terminology import valuesets
 
 _CLAUSE_END = re.compile(r"[.;:!?\n]|\bbut\b|\bhowever\b|\balthough\b|\bexcept\b", re.IGNORECASE)
 _PRE_CUES = re.compile(
@@ -37,3 +40,12 @@ def is_negated(text: str, start: int, end: int) -> bool:
     if _PRE_CUES.search(text, left, start):
         return True
     return bool(_POST_CUES.match(text[end:right]))
+
+
+@lru_cache(maxsize=4096)
+def asserted_valueset_mentions(text: str) -> tuple[tuple[str, int, int], ...]:
+    """(value set, start, end) of every value-set phrase in text that is not negated, in
+    valuesets.find_text order. Cached: red flags and diagnoses read the same code texts, and
+    charts repeat the same problem names and notes."""
+    return tuple((name, start, end) for name, start, end in valuesets.find_text(text)
+                 if not is_negated(text, start, end))

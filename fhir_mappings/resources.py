@@ -6,11 +6,22 @@ prefetch costs ~0.35 ms per resource and rejects real EHR data (deps.md section 
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Iterator
 
 from terminology.systems import UnknownCodeSystem, resolve_system
 
 from .dates import parse_date
+
+
+def array(value) -> list:
+    """A FHIR array field as a list: [] when absent or when the JSON holds something else there."""
+    return value if isinstance(value, list) else []
+
+
+def obj(value) -> dict:
+    """A FHIR complex-type field as a dict: {} when absent or when the JSON holds something else there."""
+    return value if isinstance(value, dict) else {}
 
 
 def reference(resource: dict) -> str:
@@ -26,44 +37,57 @@ def _concepts(resource: dict, *fields: str) -> Iterator[dict]:
             yield from (v for v in value if isinstance(v, dict))
 
 
+@lru_cache(maxsize=1024)
+def _system(system: str) -> str:
+    """The canonical URI of a system; a local system is kept as sent (it matches no value set).
+    Cached: a chart names a handful of systems thousands of times."""
+    try:
+        return resolve_system(system)
+    except UnknownCodeSystem:
+        return system
+
+
 def codings(resource: dict, *fields: str) -> Iterator[tuple[str | None, str]]:
     """(canonical system or None, code) of every coding in the named CodeableConcept fields."""
     for concept in _concepts(resource, *fields):
-        for coding in concept.get("coding") or ():
-            if not isinstance(coding, dict) or not isinstance(coding.get("code"), str):
+        for coding in array(concept.get("coding")):
+            if not isinstance(coding, dict):
+                continue
+            code = coding.get("code")
+            if not isinstance(code, str):
                 continue
             system = coding.get("system")
-            try:
-                system = resolve_system(system) if isinstance(system, str) else None
-            except UnknownCodeSystem:
-                system = system  # a local system: kept as sent, matches no value set
-            yield system, coding["code"].strip()
+            yield (_system(system) if isinstance(system, str) else None), code.strip()
 
 
 def concept_texts(resource: dict, *fields: str) -> Iterator[str]:
     for concept in _concepts(resource, *fields):
         if isinstance(concept.get("text"), str):
             yield concept["text"]
-        for coding in concept.get("coding") or ():
+        for coding in array(concept.get("coding")):
             if isinstance(coding, dict) and isinstance(coding.get("display"), str):
                 yield coding["display"]
 
 
-def note_texts(resource: dict) -> Iterator[str]:
-    for note in resource.get("note") or ():
-        if isinstance(note, dict) and isinstance(note.get("text"), str):
-            yield note["text"]
+def note_texts(resource: dict) -> list[str]:
+    return [note["text"] for note in array(resource.get("note"))
+            if isinstance(note, dict) and isinstance(note.get("text"), str)]
 
 
-def narrative_texts(resource: dict) -> Iterator[str]:
+_NARRATIVE_FIELDS = ("valueString", "conclusion", "performedString", "description")
+
+
+def narrative_texts(resource: dict) -> list[str]:
     """Free text a clinician wrote on the resource: notes, string values, report conclusions."""
-    yield from note_texts(resource)
-    for field in ("valueString", "conclusion", "performedString", "description"):
-        if isinstance(resource.get(field), str):
-            yield resource[field]
-    for component in resource.get("component") or ():
+    texts = note_texts(resource)
+    for field in _NARRATIVE_FIELDS:
+        value = resource.get(field)
+        if isinstance(value, str):
+            texts.append(value)
+    for component in array(resource.get("component")):
         if isinstance(component, dict) and isinstance(component.get("valueString"), str):
-            yield component["valueString"]
+            texts.append(component["valueString"])
+    return texts
 
 
 def _period(value) -> tuple[date | None, date | None]:
@@ -84,7 +108,7 @@ def clinical_period(resource: dict) -> tuple[date | None, date | None]:
             return start or end, end or start
     if resource.get("resourceType") == "MedicationRequest":
         start = parse_date(resource.get("authoredOn"))
-        validity = (resource.get("dispenseRequest") or {}).get("validityPeriod")
+        validity = obj(resource.get("dispenseRequest")).get("validityPeriod")
         v_start, v_end = _period(validity)
         start = start or v_start
         return start, v_end or start
@@ -99,6 +123,8 @@ def is_refuted(resource: dict) -> bool:
     """Entered in error, refuted, or not done: the resource asserts nothing."""
     if resource.get("status") in ("entered-in-error", "not-done", "cancelled", "revoked"):
         return True
+    if resource.get("verificationStatus") is None:
+        return False        # the common case, without building the generators below
     for system, code in codings(resource, "verificationStatus"):
         if code in ("refuted", "entered-in-error"):
             return True

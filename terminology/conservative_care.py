@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from terminology.valuesets import PhraseGate
+
 
 @dataclass(frozen=True)
 class CareKind:
@@ -60,13 +62,36 @@ def care_kind_of_cpt(code: str) -> str | None:
     return None
 
 
+@cache
+def care_gate() -> PhraseGate:
+    """Which kinds' phrases could occur in a text (a cheap superset)."""
+    return PhraseGate({name: [p for p in spec["text"] if p] for name, spec in _load("conservative_care.json")["kinds"].items()})
+
+
+@cache
+def _abbreviation_words() -> tuple[tuple[str, str], ...]:
+    """(kind, word): a capital abbreviation matches only where its (longest) word is written as is."""
+    return tuple((name, max(a.upper().split(" "), key=len)) for name, spec in _load("conservative_care.json")["kinds"].items()
+                 for a in spec["abbreviations"] if a)
+
+
+def abbreviated_kinds(text: str) -> set[str]:
+    """Kinds whose capital abbreviations could occur in text (a cheap superset)."""
+    return {name for name, word in _abbreviation_words() if word in text}
+
+
 def care_kinds_in_text(text: str) -> list[tuple[str, re.Match]]:
     """(kind, match) for every mention of non-operative care in text, in order."""
+    phrased = care_gate().candidates(text)
+    abbreviated = abbreviated_kinds(text)
+    if not phrased and not abbreviated:
+        return []
     found = []
     for kind in care_kinds():
-        for pattern in (kind.pattern, kind.abbreviation_pattern):
-            if pattern is not None:
-                found.extend((kind.name, m) for m in pattern.finditer(text))
+        if kind.pattern is not None and kind.name in phrased:
+            found.extend((kind.name, m) for m in kind.pattern.finditer(text))
+        if kind.abbreviation_pattern is not None and kind.name in abbreviated:
+            found.extend((kind.name, m) for m in kind.abbreviation_pattern.finditer(text))
     found.sort(key=lambda item: item[1].start())
     return found
 
@@ -77,11 +102,21 @@ def _procedure_patterns() -> tuple[tuple[str, re.Pattern], ...]:
     return tuple((cls, phrase_pattern(phrases)) for cls, phrases in classes.items())
 
 
+@cache
+def procedure_gate() -> PhraseGate:
+    """Which procedure classes' phrases could occur in a text (a cheap superset)."""
+    return PhraseGate({cls: [p for p in phrases if p] for cls, phrases in _load("procedure_text.json")["classes"].items()})
+
+
 def procedure_classes_in_text(text: str) -> list[tuple[str, re.Match]]:
     """(procedure class, match) for every procedure phrase, longest phrase winning where two overlap."""
+    candidates = procedure_gate().candidates(text)
+    if not candidates:
+        return []
     hits = []
     for cls, pattern in _procedure_patterns():
-        hits.extend((cls, m) for m in pattern.finditer(text))
+        if cls in candidates:
+            hits.extend((cls, m) for m in pattern.finditer(text))
     hits.sort(key=lambda h: (h[1].start(), -(h[1].end() - h[1].start())))
     kept, last_end = [], -1
     for cls, match in hits:

@@ -16,11 +16,11 @@ from importlib import resources
 from typing import Any, Final
 
 from terminology.systems import LOINC, UnknownCodeSystem, resolve_system
-from terminology.valuesets import compile_phrases, normalize_text
+from terminology.valuesets import PhraseGate, compile_phrases, normalize_text
 
 __all__ = [
     "Measurement", "Phrase", "SiTest", "UnknownMeasurement", "all_names", "find_si_tests", "get", "match_coding",
-    "match_si_tests", "match_text",
+    "match_si_tests", "match_text", "si_test_gate",
 ]
 
 
@@ -182,23 +182,41 @@ def match_si_tests(text: str) -> frozenset[str]:
 
 
 @cache
+def _si_test_phrases() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(test key, phrases) per test; a phrase ending in "test" also matches its plural ("compression tests")."""
+    return tuple((t.key, tuple(list(t.phrases) + [p + "s" for p in t.phrases if p.endswith("test")]))
+                 for m in _index().by_name.values() for t in m.tests)
+
+
+@cache
 def _si_test_spans() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """One pattern per test; a phrase ending in "test" also matches its plural ("compression tests")."""
+    """One pattern per test."""
     patterns = []
-    for m in _index().by_name.values():
-        for t in m.tests:
-            phrases = list(t.phrases) + [p + "s" for p in t.phrases if p.endswith("test")]
-            pattern = compile_phrases(phrases)
-            if pattern is not None:
-                patterns.append((t.key, pattern))
+    for key, phrases in _si_test_phrases():
+        pattern = compile_phrases(phrases)
+        if pattern is not None:
+            patterns.append((key, pattern))
     return tuple(patterns)
+
+
+@cache
+def si_test_gate() -> PhraseGate:
+    """Which SI tests could be named in a text (a cheap superset of find_si_tests)."""
+    groups: dict[str, list[str]] = {}
+    for key, phrases in _si_test_phrases():
+        groups.setdefault(key, []).extend(phrases)
+    return PhraseGate(groups)
 
 
 def find_si_tests(text: str) -> list[tuple[str, int, int]]:
     """(test key, start, end) of every SI test named in the text, in order, offsets into `text`.
     Where two tests' phrases overlap the longer wins. Positive or not is the caller's to read."""
+    candidates = si_test_gate().candidates(text)
+    if not candidates:
+        return []
     folded = normalize_text(text)
-    hits = sorted(((key, m.start(), m.end()) for key, pattern in _si_test_spans() for m in pattern.finditer(folded)),
+    hits = sorted(((key, m.start(), m.end()) for key, pattern in _si_test_spans() if key in candidates
+                   for m in pattern.finditer(folded)),
                   key=lambda h: (h[1], -(h[2] - h[1])))
     kept: list[tuple[str, int, int]] = []
     for hit in hits:

@@ -10,13 +10,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 from terminology.systems import ICD10CM, SNOMED, UnknownCodeSystem, resolve_system
 
 __all__ = [
+    "PhraseGate",
     "UnknownValueSet",
     "ValueSet",
     "ValueSetDataError",
@@ -28,6 +29,8 @@ __all__ = [
     "match_text",
     "normalize_icd10cm",
     "normalize_text",
+    "phrase_tokens",
+    "text_tokens",
     "unverified_snomed_matches",
 ]
 
@@ -81,6 +84,87 @@ def compile_phrases(phrases: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])", re.IGNORECASE)
 
 
+# --- cheap pre-filter: which phrase groups could match a text at all --------------------------------
+#
+# Every phrase pattern here is bounded by (?<![a-z0-9]) ... (?![a-z0-9]) under re.IGNORECASE and
+# matches its words literally, so a text can only match a phrase if each run of letters/digits in
+# the phrase stands in the text as a whole token of such characters (the characters that border a
+# blanked negative phrase are themselves non-alphanumeric: the negative pattern is bounded the same
+# way). A token is a run of what [a-z0-9] matches under re.IGNORECASE: ASCII letters and digits and
+# four non-ASCII letters that case-fold onto ASCII ones; tests/test_facts_prefilter.py re-derives
+# that set from the re module over all of Unicode.
+_TOKEN = re.compile(r"[a-z0-9]+", re.IGNORECASE)
+_TOKEN_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+@lru_cache(maxsize=4096)
+def text_tokens(text: str) -> frozenset[str]:
+    """The lower-cased ASCII word tokens of text, as the phrase patterns' word bounds see them.
+    Cached: every mapper asks for the tokens of the same note."""
+    if text.isascii():
+        return frozenset(_TOKEN.findall(text.lower()))
+    return frozenset(token.translate(_TOKEN_FOLD).lower() for token in _TOKEN.findall(text))
+
+
+def phrase_tokens(phrase: str) -> frozenset[str]:
+    """The phrase's ASCII tokens, lower-cased: tokens of every text its pattern matches, whether the
+    pattern was built from the phrase as written or lower-cased. (A token holding a non-ASCII
+    letter is left out: lower-casing may split it.)"""
+    return frozenset(token.lower() for token in _TOKEN.findall(phrase) if token.isascii())
+
+
+class PhraseGate:
+    """Which groups of phrases could match a text: those with a phrase all of whose tokens are
+    tokens of the text.
+
+    A superset test, never a match: a group it rules out cannot match, a group it lets through
+    may still not. groups: group -> phrases; anchors: group -> single words, for groups that also
+    match hand-written regexes (every match of those holds one of the words as a whole token).
+    A phrase without an ASCII token makes its group never ruled out."""
+
+    def __init__(self, groups: Mapping[Any, Iterable[str]], anchors: Mapping[Any, Iterable[str]] | None = None):
+        needs: list[tuple[frozenset[str], Any]] = []
+        always: set = set()
+        for group, phrases in groups.items():
+            for phrase in phrases:
+                tokens = phrase_tokens(phrase)
+                if tokens:
+                    needs.append((tokens, group))
+                else:
+                    always.add(group)
+        for group, words in (anchors or {}).items():
+            needs.extend((frozenset([word.lower()]), group) for word in words)
+        # Indexed by the longest (most telling) token of each phrase.
+        by_key: dict[str, list[tuple[frozenset[str], Any]]] = {}
+        for tokens, group in dict.fromkeys(needs):
+            by_key.setdefault(max(sorted(tokens), key=len), []).append((tokens, group))
+        self._by_key = {key: tuple(entries) for key, entries in by_key.items()}
+        self._keys = frozenset(by_key)
+        self._always = frozenset(always)
+        self.groups = frozenset(groups) | frozenset(anchors or ())
+
+    def candidates(self, text: str) -> frozenset:
+        """The groups that could match text."""
+        tokens = text_tokens(text)
+        if self._keys.isdisjoint(tokens):
+            return self._always
+        found = set(self._always)
+        for key in self._keys.intersection(tokens):
+            for needed, group in self._by_key[key]:
+                if group not in found and needed <= tokens:
+                    found.add(group)
+        return frozenset(found)
+
+    def could_match(self, text: str) -> bool:
+        """Whether any group could match text."""
+        if self._always:
+            return True
+        tokens = text_tokens(text)
+        if self._keys.isdisjoint(tokens):
+            return False
+        return any(needed <= tokens for key in self._keys.intersection(tokens) for needed, _ in self._by_key[key])
+
+
 @dataclass(frozen=True)
 class _Index:
     by_name: Mapping[str, ValueSet]
@@ -88,6 +172,7 @@ class _Index:
     snomed_verified: Mapping[str, frozenset[str]]
     snomed_unverified: Mapping[str, frozenset[str]]
     patterns: Mapping[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]]
+    gate: PhraseGate    # which value sets' positive phrases could occur in a text
 
 
 def _read_json(name: str) -> dict[str, Any]:
@@ -138,6 +223,7 @@ def _index() -> _Index:
         snomed_verified=_invert((code, vs.name) for vs in sets for code in vs.snomed_verified),
         snomed_unverified=_invert((code, vs.name) for vs in sets for code in vs.snomed_unverified),
         patterns={vs.name: (compile_phrases(vs.text), compile_phrases(vs.negative_text)) for vs in sets},
+        gate=PhraseGate({vs.name: vs.text for vs in sets}),
     )
 
 
@@ -174,10 +260,14 @@ def unverified_snomed_matches(code: str) -> frozenset[str]:
 def find_text(text: str) -> list[tuple[str, int, int]]:
     """Every phrase occurrence as (value-set name, start, end) offsets into `text`, ordered by
     position, so callers can check negation around each mention."""
+    index = _index()
+    candidates = index.gate.candidates(text)
+    if not candidates:
+        return []
     folded = normalize_text(text)
     found: list[tuple[str, int, int]] = []
-    for name, (positive, negative) in _index().patterns.items():
-        if positive is None:
+    for name, (positive, negative) in index.patterns.items():
+        if positive is None or name not in candidates:
             continue
         # Blank out e.g. "aortic stenosis" so that its "stenosis" cannot match on its own;
         # same-length blanks keep the offsets valid.

@@ -21,19 +21,25 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def start_postgres() -> PostgresServer:
+    """A new throwaway server; skips (fails under CI) when PostgreSQL is not installed."""
+    if find_bindir() is None:
+        _unavailable("PostgreSQL binaries not found (apt-get install postgresql)")
+    try:
+        return PostgresServer.start()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+
+
+def _unavailable(message: str):
+    if in_ci():
+        pytest.fail(f"{message}: CI must run the PostgreSQL tests", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
-    if find_bindir() is None:
-        message = "PostgreSQL binaries not found (apt-get install postgresql)"
-        if in_ci():
-            pytest.fail(f"{message}: CI must run the PostgreSQL tests", pytrace=False)
-        pytest.skip(message)
-    try:
-        server = PostgresServer.start()
-    except PostgresUnavailable as exc:
-        if in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+    server = start_postgres()
     yield server
     server.stop()
 

@@ -300,6 +300,27 @@ def test_replayed_jti_is_refused_by_every_worker(svc):
         assert_unauthorized(call(svc, DISCOVERY_PATH, tok))
 
 
+def test_replayed_jti_is_refused_by_every_worker_on_postgresql(tmp_path, postgres_url):
+    issuers = tmp_path / "trusted-issuers.json"
+    write_json(issuers, {EHR: {"jwks": EHR_JWKS}})
+    with start_service(tmp_path, CDS_AUTH="required", CDS_TRUSTED_ISSUERS=str(issuers),
+                       CDS_DATABASE_URL=postgres_url) as server:
+        tok = token(server.url + DISCOVERY_PATH)
+        assert_ok(call(server, DISCOVERY_PATH, tok), DISCOVERY_PATH)
+        for _ in range(4):
+            assert_unauthorized(call(server, DISCOVERY_PATH, tok))
+    store = Store(postgres_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(jwt_replay.c.iss)).scalars().all() == [EHR]  # recorded in PostgreSQL
+    store.dispose()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_operations_endpoints_need_no_token(svc, path):
+    # Probes and Prometheus carry no CDS client JWT; restrict /metrics at the proxy instead.
+    assert requests.get(svc.url + path, timeout=10).status_code == 200
+
+
 def test_same_jti_from_two_issuers_is_not_a_replay(svc):
     url = svc.url + DISCOVERY_PATH
     jti = str(uuid.uuid4())
@@ -525,8 +546,8 @@ def test_bad_cors_origin_stops_the_start(tmp_path, origins):
         create_app(environ={"CDS_VAR_DIR": str(tmp_path), "CDS_AUTH": "off", "CDS_CORS_ORIGINS": origins})
 
 
-def test_replay_store_forgets_expired_tokens(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'replay.sqlite3'}")
+def test_replay_store_forgets_expired_tokens(database_url):
+    store = Store(database_url)
     assert store.remember_jti(EHR, "a", 1_000, forget_before=0)
     assert not store.remember_jti(EHR, "a", 1_000, forget_before=0)  # replay
     assert store.remember_jti(IDP, "a", 1_000, forget_before=0)  # the key is (iss, jti)

@@ -35,6 +35,7 @@ def test_feedback_stored_once(tmp_path, http, database_url):
     store = Store(database_url)
     rows = store.feedback_rows()
     store.dispose()
+    assert not (tmp_path / "var" / "spine-cds.sqlite3").exists()  # CDS_DATABASE_URL wins over the default
     assert [(r["card_uuid"], r["outcome"]) for r in rows] == [("card-1", "accepted"), ("card-2", "overridden")]
     assert '"clinical-judgment"' in rows[1]["override_reason"]
 
@@ -46,13 +47,3 @@ def test_store_dedupes_within_one_post(database_url):
         assert conn.execute(sa.text("select count(*) from feedback")).scalar() == 1
     store.dispose()
 
-
-def test_service_uses_the_configured_database(tmp_path, http, postgres_url):
-    """CDS_DATABASE_URL wins over the default SQLite file under var/."""
-    from tests.conftest import start_service
-    with start_service(tmp_path, CDS_DATABASE_URL=postgres_url) as service:
-        assert http.post(service.url + URL, json={"feedback": [item()]}).json() == {"stored": 1, "duplicates": 0}
-    store = Store(postgres_url)
-    assert len(store.feedback_rows()) == 1
-    store.dispose()
-    assert not (tmp_path / "var" / "spine-cds.sqlite3").exists()

@@ -26,7 +26,9 @@ def transaction(resources) -> dict:
 
 
 def _resources(bundle: dict) -> list[dict]:
-    entries = bundle.get("entry") or []
+    entries = bundle.get("entry", [])
+    if entries is None:
+        entries = []
     if not isinstance(entries, list):
         raise BundleError("Bundle.entry must be a list")
     return [e["resource"] for e in entries

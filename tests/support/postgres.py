@@ -8,12 +8,15 @@ first) or from PATH. PostgreSQL refuses to run as root, so under root both initd
 as the `postgres` user (else `nobody`) and the temporary directory is handed to that user. Trust
 authentication on 127.0.0.1 only, fsync off: it is a test server. Stopping sends SIGINT (fast
 shutdown: disconnects clients), then SIGKILL to its process group after a grace period, reaps it
-and removes the directory.
+and removes the directory. Should the test process itself be killed, the kernel sends the server
+SIGINT (PR_SET_PDEATHSIG on Linux), so no orphaned server is left listening.
 """
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
+import sys
 import pwd
 import shutil
 import signal
@@ -93,7 +96,7 @@ class PostgresServer:
                         [str(bindir / "postgres"), "-D", str(data), "-k", str(directory), "-p", str(port),
                          "-h", HOST, "-F", "-c", "max_connections=50", "-c", "shared_buffers=16MB"],
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=_env(),
-                        start_new_session=True, **as_user)
+                        start_new_session=True, preexec_fn=_die_with_parent(), **as_user)
                 server = cls(process, port, directory, log)
                 try:
                     server._wait_ready(timeout)
@@ -166,6 +169,18 @@ def _user_kwargs(user: pwd.struct_passwd | None) -> dict:
         return {}
     # subprocess drops to the user itself (setgroups, setgid, setuid), like runuser would.
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
+
+
+def _die_with_parent():
+    """preexec_fn asking Linux to send SIGINT when the parent dies; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGINT))
+    return preexec
 
 
 def _env() -> dict[str, str]:

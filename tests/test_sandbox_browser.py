@@ -1,0 +1,262 @@
+"""The sandbox page in a real browser: Debian's headless Chromium driven by Playwright, against the service
+under gunicorn. Leaves a screenshot in var/screenshots/sandbox.png (and in pytest's tmp dir).
+
+Needs /usr/bin/chromium (Debian package `chromium`) and the `playwright` Python package; Playwright's own
+browser downloads are never used. Elsewhere a missing browser skips these tests; under CI=true it fails them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cds_service.synthetic import SCENARIOS
+from tests.conftest import SERVICE_PATH, start_service
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "var" / "screenshots" / "sandbox.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 30_000
+FEEDBACK_PATH = SERVICE_PATH + "/feedback"
+# The indicator colour bars (sandbox.css): info blue, warning amber.
+WARNING_RGB = "rgb(199, 124, 2)"
+INFO_RGB = "rgb(29, 111, 184)"
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run the browser test (apt-get install chromium; pip install '.[test]')")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"{CHROMIUM} is missing (Debian package chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed (test extra)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda exc: page.problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: page.problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    yield page
+    context.close()
+
+
+def expect(locator):
+    """Playwright's auto-retrying assertions (no string eval, which the page's CSP forbids)."""
+    from playwright.sync_api import expect as playwright_expect
+    return playwright_expect(locator)
+
+
+def open_sandbox(page, base_url: str) -> None:
+    page.goto(base_url + "/sandbox")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def load_scenario(page, name: str, *, as_: str = "request") -> None:
+    page.select_option("[data-testid=load-as]", as_)
+    page.select_option("[data-testid=scenario-select]", name)
+    expect(page.locator("[data-testid=input-status]")).to_have_text(re.compile(rf"^Loaded {re.escape(name)} "))
+
+
+def click_evaluate(page) -> None:
+    with page.expect_response(lambda r: "/sandbox/api/evaluate" in r.url) as info:
+        page.click("[data-testid=evaluate]")
+    assert info.value.status == 200, info.value.text()
+    expect(page.locator("[data-testid=input-status]")).to_have_text(re.compile(r"^Evaluated "))
+
+
+def shown_topics(page) -> set[str]:
+    return set(page.locator("[data-testid=card-topic]").all_text_contents())
+
+
+def card(page, topic: str):
+    return page.locator(f"[data-testid=card][data-topic={topic}]").first
+
+
+def test_scenario_evaluate_levels_cards_and_feedback(service, page, tmp_path):
+    open_sandbox(page, service.url)
+    assert page.locator("[data-testid=profile-select]").input_value() == "nass-2014"
+    profiles = page.locator("[data-testid=profile-select] option").evaluate_all("els => els.map(e => e.value)")
+    assert set(profiles) == {"nass-2014", "aetna-cpb-0743", "evicore-cmm"}
+    options = page.locator("[data-testid=scenario-select] option").evaluate_all("els => els.map(e => e.value)")
+    assert [o for o in options if o] == list(SCENARIOS)
+
+    load_scenario(page, "seed-001")
+    assert json.loads(page.locator("[data-testid=payload]").input_value())["hook"] == "order-sign"
+    click_evaluate(page)
+
+    # The cards: exactly the scenario's topics, each with its summary, source and indicator bar.
+    expected = SCENARIOS["seed-001"].expected_topics
+    assert len(expected) >= 3
+    assert shown_topics(page) == expected
+    assert page.locator("[data-testid=expectation]").text_content().startswith("Topics match scenario seed-001")
+    for summary in page.locator("[data-testid=card-summary]").all_text_contents():
+        assert len(summary) > 10
+    assert set(page.locator("[data-testid=card-source]").all_text_contents()) == {"Spine surgery medical-necessity check"}
+    bar = card(page, "level-unsupported").locator(".card-bar")
+    assert bar.evaluate("e => getComputedStyle(e).backgroundColor") == WARNING_RGB
+    assert card(page, "level-unsupported").locator("[data-testid=card-indicator]").text_content().endswith("Warning")
+
+    # The detail, rendered from Markdown: bold, inline code, bullet lists and http(s) links.
+    first = card(page, "level-unsupported")
+    first.locator("details.card-detail > summary").click()
+    detail = first.locator("[data-testid=card-detail]")
+    assert detail.locator("strong").first.text_content() == "Orders:"
+    assert detail.locator("code").first.text_content().startswith("ServiceRequest/")
+    assert detail.locator("ul > li").count() >= 3
+    hrefs = detail.locator("a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert hrefs and all(h.startswith("https://") for h in hrefs)
+    assert "**" not in detail.text_content()
+
+    # The draft orders with their CPT codes and levels.
+    labels = page.locator("[data-testid=order-label]").all_text_contents()
+    assert "Posterior spinal fusion T12-S2 with pelvic fixation" in labels and len(labels) == 3
+    assert {"22633", "22634", "22848", "63047", "27279"} <= set(page.locator("[data-testid=cpt-code]").all_text_contents())
+    assert "T12-S2" in page.locator("[data-testid=procedure-levels]").all_text_contents()
+
+    # The levels table: T12-L1 ... L5-S1 in spine order, stenosis and listhesis filled where the chart says so.
+    rows = page.locator("[data-testid=levels-table] [data-testid=level-row]")
+    assert rows.evaluate_all("els => els.map(e => e.dataset.level)") == [
+        "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1", "none"]
+
+    def cell(level: str, column: str) -> str:
+        return page.locator(f"[data-testid=level-row][data-level={level}] [data-testid=cell-{column}] .fact-text").text_content()
+
+    for level in ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"):
+        assert "stenosis" in cell(level, "stenosis")
+    assert cell("L4-L5", "stenosis") == "moderate to severe stenosis"
+    for level in ("L3-L4", "L4-L5", "L5-S1"):
+        assert cell(level, "instability") == "listhesis grade 1"
+    assert page.locator("[data-testid=level-row][data-level=T12-L1] [data-testid=cell-stenosis]").text_content() == "—"
+    evidence = page.locator("[data-testid=level-row][data-level=L4-L5] [data-testid=cell-stenosis] [data-testid=evidence-ref]")
+    assert evidence.count() == 2 and evidence.first.text_content().startswith(("Condition/", "DiagnosticReport/"))
+
+    # Coverage information (system actions) sits in a collapsed section.
+    actions = page.locator("[data-testid=system-actions]")
+    assert actions.is_visible() and not actions.evaluate("e => e.open")
+    actions.locator("summary").click()
+    assert page.locator("[data-testid=system-action]").count() == 3
+    assert "auth-needed" in actions.text_content()
+
+    # Accept a suggestion: the page posts CDS Hooks feedback and says it was stored.
+    target = card(page, "level-unsupported")
+    suggestion = target.locator("[data-testid=suggestion-accept]").first
+    suggestion_id = suggestion.get_attribute("data-suggestion")
+    with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
+        suggestion.click()
+    sent = info.value.request.post_data_json["feedback"][0]
+    assert sent["outcome"] == "accepted" and sent["acceptedSuggestions"] == [{"id": suggestion_id}]
+    assert re.fullmatch(r"[0-9a-f-]{36}", sent["card"]) and sent["outcomeTimestamp"].endswith("Z")
+    assert info.value.status == 200 and info.value.json() == {"stored": 1, "duplicates": 0}
+    status = target.locator("[data-testid=feedback-status]")
+    expect(status).to_contain_text("Feedback stored")
+    assert status.text_content().startswith("Accepted “")
+    assert suggestion.is_disabled()
+
+    # Dismiss needs an override reason, then sends it as a Coding.
+    other = card(page, "pt-documentation-missing")
+    other.locator("[data-testid=dismiss]").click()
+    assert "Choose an override reason" in other.locator("[data-testid=feedback-status]").text_content()
+    other.locator("[data-testid=override-reason]").select_option(label="Surgeon's clinical judgment; reasons in the note")
+    with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
+        other.locator("[data-testid=dismiss]").click()
+    sent = info.value.request.post_data_json["feedback"][0]
+    assert sent["outcome"] == "overridden" and sent["overrideReason"]["reason"]["code"] == "clinical-judgment"
+    assert sent["overrideReason"]["reason"]["system"].endswith("/override-reason")
+    expect(other.locator("[data-testid=feedback-status]")).to_contain_text("Feedback stored")
+
+    assert page.problems == []
+    actions.evaluate("e => { e.open = false; }")   # the screenshot shows cards and table, not the coverage details
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(tmp_path / "sandbox.png"), full_page=True)
+    shutil.copyfile(tmp_path / "sandbox.png", SCREENSHOT)
+    assert SCREENSHOT.stat().st_size > 20_000
+
+
+def test_bundle_and_profile_picker(service, page):
+    open_sandbox(page, service.url)
+    load_scenario(page, "fusion-instability-over-threshold", as_="bundle")
+    assert json.loads(page.locator("[data-testid=payload]").input_value())["resourceType"] == "Bundle"
+    click_evaluate(page)
+    assert shown_topics(page) == {"criteria-met"}
+    assert card(page, "criteria-met").locator(".card-bar").evaluate("e => getComputedStyle(e).backgroundColor") == INFO_RGB
+    assert page.locator("[data-testid=level-row][data-level=L5-S1] [data-testid=cell-instability]").text_content().startswith(
+        "translation 2.5 mm")
+
+    page.select_option("[data-testid=profile-select]", "aetna-cpb-0743")
+    click_evaluate(page)
+    assert shown_topics(page) == {"level-unsupported"}   # Aetna needs 4 mm
+    assert page.locator("[data-testid=cards-meta]").text_content().endswith("profile aetna-cpb-0743")
+    expectation = page.locator("[data-testid=expectation]").text_content()
+    assert expectation.startswith("Topics differ") and "written for nass-2014" in expectation
+    assert page.problems == []
+
+
+def test_bad_input_is_shown_not_thrown(service, page):
+    open_sandbox(page, service.url)
+    page.fill("[data-testid=payload]", '{"resourceType": "Patient"')
+    page.click("[data-testid=evaluate]")
+    status = page.locator("[data-testid=input-status]")
+    expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
+    assert status.text_content().startswith("400 invalid at $: the body is not valid JSON")
+    page.fill("[data-testid=payload]", "")
+    page.click("[data-testid=evaluate]")
+    assert "Paste an order-sign request" in status.text_content()
+    assert page.locator("[data-testid=card]").count() == 0
+
+
+def test_markdown_renderer_escapes_html_and_allows_only_http_links(service, page):
+    open_sandbox(page, service.url)
+    render = "text => window.SpineSandbox.renderMarkdown(text)"
+    assert page.evaluate(render, "<img src=x onerror=alert(1)> & **bold** `<b>code</b>`") == (
+        "<p>&lt;img src=x onerror=alert(1)&gt; &amp; <strong>bold</strong> <code>&lt;b&gt;code&lt;/b&gt;</code></p>")
+    assert page.evaluate(render, "[x](javascript:alert(1)) [d](data:text/html,hi)") == (
+        "<p>[x](javascript:alert(1)) [d](data:text/html,hi)</p>")
+    assert page.evaluate(render, '[policy](https://example.org/a?b=1&c="2") and `[no](https://x.org)`') == (
+        '<p><a href="https://example.org/a?b=1&amp;c=&quot;2&quot;" target="_blank" rel="noopener noreferrer">policy</a>'
+        ' and <code>[no](https://x.org)</code></p>')
+    assert page.evaluate(render, "**Head**\n- one\n- two **b**\n\nnext\nline") == (
+        "<p><strong>Head</strong></p>\n<ul><li>one</li><li>two <strong>b</strong></li></ul>\n<p>next line</p>")
+
+
+def test_feedback_refused_without_a_client_jwt_is_explained(tmp_path, browser):
+    with start_service(tmp_path, CDS_AUTH="required") as server:
+        context = browser.new_context()
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            open_sandbox(page, server.url)
+            load_scenario(page, "fusion-level-unsupported")
+            click_evaluate(page)
+            target = card(page, "level-unsupported")
+            with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
+                target.locator("[data-testid=suggestion-accept]").first.click()
+            assert info.value.status == 401
+            status = target.locator("[data-testid=feedback-status]")
+            expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
+            assert status.text_content().startswith("401 Unauthorized: this deployment requires a signed client JWT")
+            assert not target.locator("[data-testid=suggestion-accept]").first.is_disabled()
+        finally:
+            context.close()
