@@ -1,22 +1,18 @@
 """Chart -> Facts in one pass over the patient's resources.
 
-Why one pass and a pre-filter (performance; the results are those of the map_* functions):
-a CRD order-sign answer must come back within seconds and we aim for <= 1 s including JSON and
-HTTP, while a real chart holds ~10,000 resources, mostly vital signs, problem-list entries and
-visit notes that mention nothing these mappers look for. Reading every text with every matcher
-(value sets, care, levels, measurements, sentence and negation scopes) cost ~1.75 s at that size.
-So:
-* each resource is handed to every mapper in turn (care_of, red_flags_of, level_facts_of,
-  measurements_of, diagnoses_of) in a single loop, so its texts are tokenised once
-  (valuesets.text_tokens, cached) and every mapper's filter reuses those tokens while they are hot;
-* every matcher first asks a PhraseGate (terminology.valuesets) whether one word of one of its
-  phrases stands in the text; a text without any skips the regex, sentence, level and negation
-  work. The gate is a superset by construction (one required word per data phrase, plus words
-  written next to the few hand-written regexes); tests/test_facts_prefilter.py checks it against
-  every phrase of the terminology data files and against the unfiltered readers;
-* pure text -> result readers are cached by the text (bounded functools.lru_cache): charts
-  repeat the same notes, problem names and vital-sign names.
-benchmarks/profile_facts.py measures it.
+Why one pass and a pre-filter (speed only: the facts are exactly those of the map_* functions).
+An order-sign answer must come back within seconds (we aim for <= 1 s with JSON and HTTP) and a
+real chart holds ~10,000 resources, mostly vitals, problems and visit notes that name nothing
+these mappers look for; reading every text with every matcher took ~1.75 s at that size. So:
+* one loop hands each resource to every mapper (care_of, red_flags_of, level_facts_of,
+  measurements_of, diagnoses_of), so its texts are tokenised once (valuesets.text_tokens, cached)
+  and every mapper's filter reuses the tokens while they are hot;
+* each matcher first asks a PhraseGate (terminology.valuesets) whether all the words of one of
+  its phrases stand in the text; a text without any skips the regex, sentence, level and
+  negation work. The gate is a superset by construction; tests/test_facts_prefilter.py holds it
+  to every phrase of the terminology data files and to the unfiltered readers;
+* pure text -> result readers are cached by text (bounded lru_cache): charts repeat notes.
+Measured by benchmarks/profile_facts.py.
 """
 from __future__ import annotations
 

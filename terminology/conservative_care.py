@@ -65,13 +65,15 @@ def care_kind_of_cpt(code: str) -> str | None:
 @cache
 def care_gate() -> PhraseGate:
     """Which kinds' phrases could occur in a text (a cheap superset)."""
-    return PhraseGate({name: [p for p in spec["text"] if p] for name, spec in _load("conservative_care.json")["kinds"].items()})
+    kinds = _load("conservative_care.json")["kinds"]
+    return PhraseGate({name: [p for p in spec["text"] if p] for name, spec in kinds.items()})
 
 
 @cache
 def _abbreviation_words() -> tuple[tuple[str, str], ...]:
     """(kind, word): a capital abbreviation matches only where its (longest) word is written as is."""
-    return tuple((name, max(a.upper().split(" "), key=len)) for name, spec in _load("conservative_care.json")["kinds"].items()
+    kinds = _load("conservative_care.json")["kinds"]
+    return tuple((name, max(a.upper().split(" "), key=len)) for name, spec in kinds.items()
                  for a in spec["abbreviations"] if a)
 
 
@@ -105,7 +107,8 @@ def _procedure_patterns() -> tuple[tuple[str, re.Pattern], ...]:
 @cache
 def procedure_gate() -> PhraseGate:
     """Which procedure classes' phrases could occur in a text (a cheap superset)."""
-    return PhraseGate({cls: [p for p in phrases if p] for cls, phrases in _load("procedure_text.json")["classes"].items()})
+    classes = _load("procedure_text.json")["classes"]
+    return PhraseGate({cls: [p for p in phrases if p] for cls, phrases in classes.items()})
 
 
 def procedure_classes_in_text(text: str) -> list[tuple[str, re.Match]]:

@@ -151,8 +151,8 @@ def test_every_measurement_phrase_passes_the_measurement_gates(measurement):
             else:
                 assert measures._PHRASE_GATE.could_match(text), (phrase, text)
         # A name with a number next to it is always read (may_measure); without a number it may not be.
-        for text in (f"{phrase} 25\u00b0", f"{phrase}: 12 mm", f"a 31% {phrase}", f"31 degrees of marked {phrase}",
-                     f"{phrase} was measured at approximately 25 degrees"):
+        for text in (f"{phrase} 25\u00b0", f"{phrase}: 12 mm", f"a 31% {phrase}",
+                     f"31 degrees of marked {phrase}", f"{phrase} was measured at approximately 25 degrees"):
             assert measures.may_measure(text), text
     for test in measurement.get("tests", ()):
         for phrase in test["text"]:
@@ -209,7 +209,8 @@ def test_hand_written_regexes_keep_their_words():
 
 def _all_phrases() -> list[str]:
     phrases = [p for vs in VALUESETS for p in vs["text"] + vs.get("negative_text", [])]
-    phrases += [p for k in CARE.values() for p in k["text"]] + [a.upper() for k in CARE.values() for a in k["abbreviations"]]
+    phrases += [p for k in CARE.values() for p in k["text"]]
+    phrases += [a.upper() for k in CARE.values() for a in k["abbreviations"]]
     phrases += [p for c in PROCEDURES.values() for p in c]
     for m in MEASUREMENTS:
         phrases += [t["phrase"] for t in m["text"]] + [p for t in m.get("tests", ()) for p in t["text"]]
@@ -256,8 +257,9 @@ def _chart(texts: list[str]) -> list[dict]:
 
 
 def _facts(resources, orders):
-    return (care.map_care(resources), red_flags.map_red_flags(resources), level_facts.map_level_facts(resources, orders),
-            measures.map_measurements(resources), diagnoses.map_diagnoses(resources))
+    return (care.map_care(resources), red_flags.map_red_flags(resources),
+            level_facts.map_level_facts(resources, orders), measures.map_measurements(resources),
+            diagnoses.map_diagnoses(resources))
 
 
 def _text_readings(texts):
@@ -269,7 +271,8 @@ def _text_readings(texts):
 def _filter_off(monkeypatch):
     monkeypatch.setattr(PhraseGate, "candidates", lambda self, text: self.groups)
     monkeypatch.setattr(PhraseGate, "could_match", lambda self, text: True)
-    monkeypatch.setattr(conservative_care, "abbreviated_kinds", lambda text: {k.name for k in conservative_care.care_kinds()})
+    monkeypatch.setattr(conservative_care, "abbreviated_kinds",
+                        lambda text: {kind.name for kind in conservative_care.care_kinds()})
     monkeypatch.setattr(level_facts, "may_state", lambda text: True)
     monkeypatch.setattr(measures, "may_measure", lambda text: True)
     monkeypatch.setattr(measures, "names_si_test", lambda text: True)
@@ -284,18 +287,21 @@ def test_mappers_give_the_same_facts_with_the_filter_off(monkeypatch, fresh_cach
     _clear_caches()
     _filter_off(monkeypatch)
     unfiltered = _facts(resources_, orders), _text_readings(texts)
-    for name, a, b in zip(("care", "red_flags", "level_facts", "measurements", "diagnoses"), filtered[0], unfiltered[0]):
-        assert a == b, name
+    names = ("care", "red_flags", "level_facts", "measurements", "diagnoses")
+    for name, with_filter, without_filter in zip(names, filtered[0], unfiltered[0]):
+        assert with_filter == without_filter, name
     assert filtered[1] == unfiltered[1]
 
 
 # --- one pass, caches ------------------------------------------------------------------------------------------
 
 def test_build_facts_one_pass_equals_the_mappers_one_by_one(fresh_caches):
-    refuted = fhir.with_fields(fhir.condition("Cauda equina syndrome", "G83.4"), verificationStatus=fhir.verification("refuted"))
+    refuted = fhir.with_fields(fhir.condition("Cauda equina syndrome", "G83.4"),
+                               verificationStatus=fhir.verification("refuted"))
     for chart_resources, orders in ((seeds.seed_000_chart(), seeds.seed_000_orders()),
                                     (seeds.seed_001_chart(), seeds.seed_001_orders()),
-                                    (seeds.seed_002_chart() + [refuted] + _chart(_corpus()[:200]), seeds.seed_002_orders())):
+                                    (seeds.seed_002_chart() + [refuted] + _chart(_corpus()[:200]),
+                                     seeds.seed_002_orders())):
         chart = Chart.build("pat-1", orders, chart_resources, date(2025, 6, 1))
         facts = build_facts(chart)
         record = [r for r in chart.resources if not is_refuted(r)]

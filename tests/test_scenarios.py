@@ -93,7 +93,8 @@ def test_shift_dates_moves_every_date_field_and_keeps_the_time():
     resource = {"authoredOn": "2025-06-20T10:30:00Z", "performedPeriod": {"start": "2025-01-31", "end": "2025-03-01"},
                 "note": [{"text": "2025-06-20"}], "birthDate": "1961-03-14"}
     moved = shift_dates(resource, -31)
-    assert moved == {"authoredOn": "2025-05-20T10:30:00Z", "performedPeriod": {"start": "2024-12-31", "end": "2025-01-29"},
+    assert moved == {"authoredOn": "2025-05-20T10:30:00Z",
+                     "performedPeriod": {"start": "2024-12-31", "end": "2025-01-29"},
                      "note": [{"text": "2025-06-20"}], "birthDate": "1961-02-11"}
 
 
