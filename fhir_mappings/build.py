@@ -11,24 +11,44 @@ these mappers look for; reading every text with every matcher took ~1.75 s at th
   its phrases stand in the text; a text without any skips the regex, sentence, level and
   negation work. The gate is a superset by construction; tests/test_facts_prefilter.py holds it
   to every phrase of the terminology data files and to the unfiltered readers;
-* pure text -> result readers are cached by text (bounded lru_cache): charts repeat notes.
+* pure text -> result readers are cached by text (bounded lru_cache): charts repeat notes. The
+  caches hold clinical text, so they are emptied when build_facts returns: reuse stays within one
+  chart and no patient's text outlives its request (CRD sec-6: keep data only for audit).
 Measured by benchmarks/profile_facts.py.
 """
 from __future__ import annotations
 
-from .care import care_of
+from terminology.valuesets import text_tokens
+
+from .care import _asserted_care, care_of
 from .chart import Chart
 from .diagnoses import diagnoses_of
 from .facts import Facts, Order
-from .level_facts import level_facts_of, order_level_facts
-from .measures import derive_mismatches, measurements_of
+from .level_facts import _read_cached, level_facts_of, order_level_facts
+from .measures import _name_of_label, _read_text, derive_mismatches, measurements_of
+from .negation import asserted_valueset_mentions
 from .orders import map_orders
 from .red_flags import red_flags_of
 from .resources import is_refuted
 
 
+TEXT_CACHES = (text_tokens, asserted_valueset_mentions, _asserted_care, _read_cached, _read_text, _name_of_label)
+
+
+def forget_texts() -> None:
+    for cached in TEXT_CACHES:
+        cached.cache_clear()
+
+
 def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
     """orders: the already-mapped draft orders, when the caller mapped them first."""
+    try:
+        return _build(chart, orders)
+    finally:
+        forget_texts()
+
+
+def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
     care, red_flags, level_facts, measured, diagnoses = [], [], [], [], []
     for resource in chart.resources:

@@ -319,3 +319,14 @@ def test_cached_readings_are_not_shared_mutable_state(fresh_caches):
     hits.clear()
     assert valuesets.find_text("severe spinal stenosis")
     assert _facts(chart, []) == first          # now served from the caches
+
+
+def test_no_clinical_text_outlives_build_facts():
+    from datetime import date
+
+    from fhir_mappings.build import TEXT_CACHES, build_facts
+    from fhir_mappings.chart import Chart
+    from tests.stubs import seeds
+
+    build_facts(Chart.build("pat-1", seeds.seed_001_orders(), seeds.seed_001_chart(), date(2025, 6, 20)))
+    assert all(cached.cache_info().currsize == 0 for cached in TEXT_CACHES)
