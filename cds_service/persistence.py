@@ -121,16 +121,16 @@ class Store:
             conn.execute(audit.insert().values(**row))
 
     def audit_rows(self, kind: str | None = None) -> list[dict]:
-        query = sa.select(audit).order_by(audit.c.id)
-        if kind:
-            query = query.where(audit.c.kind == kind)
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+        return self._rows(audit, audit.c.kind, kind)
 
     def feedback_rows(self, service_id: str | None = None) -> list[dict]:
-        query = sa.select(feedback).order_by(feedback.c.id)
-        if service_id:
-            query = query.where(feedback.c.service_id == service_id)
+        return self._rows(feedback, feedback.c.service_id, service_id)
+
+    def _rows(self, table: sa.Table, column, value) -> list[dict]:
+        """All rows in insertion order, or those whose column equals value."""
+        query = sa.select(table).order_by(table.c.id)
+        if value:
+            query = query.where(column == value)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
