@@ -74,7 +74,8 @@ def _register_error_handlers(app: Flask) -> None:
         # Keep routing's 404/405 and Werkzeug's 413, but answer JSON rather than an HTML page.
         body = ServiceError(exc.description or exc.name).to_json()
         body["error"] = exc.name.lower().replace(" ", "-")
-        return body, exc.code
+        # Keep Werkzeug's headers (Allow on a 405) except its HTML content type.
+        return body, exc.code, [h for h in exc.get_headers() if h[0].lower() != "content-type"]
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

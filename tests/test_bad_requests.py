@@ -85,6 +85,7 @@ def test_unknown_service_is_404_json(service, http):
 def test_wrong_method_is_405_json(service, http):
     response = http.delete(service.url + SERVICE_PATH, timeout=10)
     assert response.status_code == 405 and response.json()["error"]
+    assert set(response.headers["Allow"].split(", ")) >= {"POST", "OPTIONS"}
 
 
 def test_over_large_body_is_413_json(tmp_path, http):
