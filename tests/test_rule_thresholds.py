@@ -164,3 +164,10 @@ def test_destabilising_decompression_supports_fusion(order_sign):
     order = fhir.service_request("TLIF L3-L4 with complete facetectomy at L3-4", cpts=["22633"], body_site="L3-L4")
     chart = [fhir.report("MRI lumbar spine", "Severe stenosis at L3-4.", "2025-05-01")]
     assert "level-unsupported" not in topics(ask(order_sign, [order], chart))
+
+
+@pytest.mark.parametrize("degrees, supported", [(14, False), (15, True)])   # angulation_deg >= 15 (S19d)
+def test_angulation_threshold(order_sign, degrees, supported):
+    chart = [fhir.report("XR lumbar flexion-extension", f"{degrees} degrees of angulation at L3-4 on flexion-extension films.",
+                         "2025-05-01")]
+    assert ("level-unsupported" not in topics(ask(order_sign, [FUSION_L3_L4], chart))) is supported
