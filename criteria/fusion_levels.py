@@ -68,10 +68,11 @@ def level_reasons(space: Interspace, index: LevelIndex, rule: RuleSpec, deformit
     return reasons, gaps
 
 
-def support(order: Order, facts: Facts, profile: Profile, index: LevelIndex | None = None) -> LevelSupport:
+def support(order: Order, facts: Facts, profile: Profile, index: LevelIndex | None = None,
+            assessment: deformity.DeformityAssessment | None = None) -> LevelSupport:
     rule = profile.rules["fusion_levels"]
     index = index or LevelIndex(facts)
-    assessment = deformity.assess(facts, profile.rules["deformity"])
+    assessment = assessment or deformity.assess(facts, profile.rules["deformity"])
     prior = index.spaces("prior_fusion")
     ordered = tuple(sorted({s for p in order.of_class(*FUSION_CLASSES) for s in p.interspaces}))
     reasons, gaps = {}, {}
@@ -101,18 +102,18 @@ def describe(result: LevelSupport) -> list[str]:
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     rule = profile.rules["fusion_levels"]
     index = LevelIndex(facts)
+    shape = deformity.assess(facts, profile.rules["deformity"])
     findings = []
     for order in facts.spine_orders:
         if not order.of_class(*FUSION_CLASSES):
             continue
-        result = support(order, facts, profile, index)
+        result = support(order, facts, profile, index, shape)
         thresholds = ("min_listhesis_grade", "translation_mm", "angulation_deg")
         if not result.ordered:
             findings.append(Finding(rule, NOT_MET, (order,), (), (),
                                     ("the fusion order names no levels, so no level can be checked",), thresholds,
                                     topic=LEVELS_NOT_DOCUMENTED))
             continue
-        shape = deformity.assess(facts, profile.rules["deformity"])
         lines = tuple(describe(result)) + tuple(f"Deformity not counted: {line}" for line in shape.shortfalls)
         evidence = tuple(dict.fromkeys(f.evidence for s in result.ordered for kind in
                                        ("spondylolisthesis", "instability", "pseudarthrosis", "hardware_failure",

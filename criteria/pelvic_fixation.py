@@ -19,11 +19,11 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     if not orders:
         return []
     index = LevelIndex(facts)
+    shape = deformity.assess(facts, profile.rules["deformity"])
     construct = set()
     for order in facts.spine_orders:
         if order.of_class(*fusion_levels.FUSION_CLASSES):
-            construct.update(fusion_levels.support(order, facts, profile, index).supported)
-    shape = deformity.assess(facts, profile.rules["deformity"])
+            construct.update(fusion_levels.support(order, facts, profile, index, shape).supported)
     revision = index.present("pseudarthrosis", L5_S1) + index.present("hardware_failure", L5_S1)
     counted = [f"Supported fusion construct: {format_interspaces(construct) or 'none'}"]
     reasons = []
