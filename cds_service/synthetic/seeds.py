@@ -29,17 +29,20 @@ def _sr_id(ids: IdFactory | None, name: str) -> str:
     return ids.named(name) if ids else name
 
 
+def _orders(specs, authored: str, patient_id: str, ids: IdFactory | None) -> list[dict]:
+    """Draft ServiceRequests from (text, CPT codes, body site, id) rows."""
+    return [fhir.service_request(text, cpts=cpts, body_site=body_site, authored=authored, patient_id=patient_id,
+                                 sr_id=_sr_id(ids, name))
+            for text, cpts, body_site, name in specs]
+
+
 def seed_001_orders(authored: str = SEED_001_AUTHORED, patient_id: str = "pat-1",
                     ids: IdFactory | None = None) -> list[dict]:
-    def order(text, cpts, body_site, name):
-        return fhir.service_request(text, cpts=cpts, body_site=body_site, authored=authored, patient_id=patient_id,
-                                    sr_id=_sr_id(ids, name))
-    return [
-        order("Posterior spinal fusion T12-S2 with pelvic fixation", ["22633", "22634", "22848"], "T12-S2",
-              "sr-fusion"),
-        order("Laminectomy L1-S1", ["63047", "63048"], "L1-S1", "sr-decompression"),
-        order("Bilateral SI joint fusion devices for baseline ankylosing spondylitis", ["27279"], None, "sr-si-fusion"),
-    ]
+    return _orders([
+        ("Posterior spinal fusion T12-S2 with pelvic fixation", ["22633", "22634", "22848"], "T12-S2", "sr-fusion"),
+        ("Laminectomy L1-S1", ["63047", "63048"], "L1-S1", "sr-decompression"),
+        ("Bilateral SI joint fusion devices for baseline ankylosing spondylitis", ["27279"], None, "sr-si-fusion"),
+    ], authored, patient_id, ids)
 
 
 def seed_001_chart(patient_id: str = "pat-1", ids: IdFactory | None = None) -> list[dict]:
@@ -64,14 +67,11 @@ def seed_001_chart(patient_id: str = "pat-1", ids: IdFactory | None = None) -> l
 
 def seed_000_orders(authored: str = SEED_000_AUTHORED, patient_id: str = "pat-1",
                     ids: IdFactory | None = None) -> list[dict]:
-    def order(text, cpts, body_site, name):
-        return fhir.service_request(text, cpts=cpts, body_site=body_site, authored=authored, patient_id=patient_id,
-                                    sr_id=_sr_id(ids, name))
-    return [
-        order("ALIF L5-S1", ["22558"], "L5-S1", "sr-alif"),
-        order("PSF T10-SACRUM/PELVIS, inpatient", ["22800", "22848"], "T10-SACRUM/PELVIS", "sr-psf"),
-        order("L5-S1 posterior osteotomy", ["22214"], "L5-S1", "sr-osteotomy"),
-    ]
+    return _orders([
+        ("ALIF L5-S1", ["22558"], "L5-S1", "sr-alif"),
+        ("PSF T10-SACRUM/PELVIS, inpatient", ["22800", "22848"], "T10-SACRUM/PELVIS", "sr-psf"),
+        ("L5-S1 posterior osteotomy", ["22214"], "L5-S1", "sr-osteotomy"),
+    ], authored, patient_id, ids)
 
 
 def seed_000_chart(patient_id: str = "pat-1", ids: IdFactory | None = None) -> list[dict]:
@@ -91,16 +91,13 @@ def seed_000_chart(patient_id: str = "pat-1", ids: IdFactory | None = None) -> l
 
 def seed_002_orders(authored: str = SEED_002_AUTHORED, patient_id: str = "pat-1",
                     ids: IdFactory | None = None) -> list[dict]:
-    def order(text, cpts, name):
-        return fhir.service_request(text, cpts=cpts, body_site="L2-L4" if name == "sr-stage-1" else None,
-                                    authored=authored, patient_id=patient_id, sr_id=_sr_id(ids, name))
-    return [
-        order("Stage 1: L2-L4 fusion with cages, allograft and autograft, inpatient",
-              ["22633", "22634", "20930", "20937"], "sr-stage-1"),
-        order("Stage 2: exploration of fusion, decompression, osteotomies, fusion with pedicle screws, pelvic "
-              "fixation and SI joint fusion, inpatient",
-              ["22830", "63052", "63053", "22214", "22216", "22633", "22634", "22843", "22848", "27280"], "sr-stage-2"),
-    ]
+    return _orders([
+        ("Stage 1: L2-L4 fusion with cages, allograft and autograft, inpatient",
+         ["22633", "22634", "20930", "20937"], "L2-L4", "sr-stage-1"),
+        ("Stage 2: exploration of fusion, decompression, osteotomies, fusion with pedicle screws, pelvic "
+         "fixation and SI joint fusion, inpatient",
+         ["22830", "63052", "63053", "22214", "22216", "22633", "22634", "22843", "22848", "27280"], None, "sr-stage-2"),
+    ], authored, patient_id, ids)
 
 
 def seed_002_chart(patient_id: str = "pat-1", ids: IdFactory | None = None) -> list[dict]:
