@@ -12,6 +12,8 @@ class Evidence:
     reference: str            # "Procedure/pt-3"
     description: str          # what it says, in a few words
     day: date | None = None
+    quote: str | None = None  # the words read, when the evidence comes from text (a note, a report body)
+    source: str | None = None  # where in the resource: "presentedForm[0]", "content[1].attachment", "note"
 
     def render(self) -> str:
         when = self.day.isoformat() if self.day else "undated"
