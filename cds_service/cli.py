@@ -41,6 +41,11 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("worker_class", "sync")
             self.cfg.set("timeout", 30)
             self.cfg.set("accesslog", "-")
+            # gunicorn 25.1+ opens a control socket under $HOME/.gunicorn at start; a container's home
+            # (/nonexistent) or a read-only root makes that an ERROR line at every start. Nothing here
+            # uses gunicornc, so the socket is off.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app

@@ -57,6 +57,13 @@ def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
             raise ConfigError(f"CDS_{key} must not be negative, not {config[key]!r}")
     if not config["DATABASE_URL"]:
         var_dir = Path(config["VAR_DIR"]).resolve()
-        var_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            var_dir.mkdir(parents=True, exist_ok=True)
+            writable = os.access(var_dir, os.W_OK)   # False on a read-only file system, even for root
+        except OSError:
+            writable = False
+        if not writable:
+            raise ConfigError(f"cannot write the default SQLite database under {var_dir} (read-only or not a folder): "
+                              "set CDS_DATABASE_URL to a writable database, or CDS_VAR_DIR to a writable folder")
         config["DATABASE_URL"] = f"sqlite:///{var_dir / 'spine-cds.sqlite3'}"
     return config
