@@ -26,7 +26,7 @@ TASK_CODE = {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/temp", "code": "co
 def questionnaires() -> dict[str, dict]:
     folder = resources.files(__package__).joinpath("questionnaires")
     loaded = {}
-    for entry in folder.iterdir():
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):   # the same order on every file system
         if entry.name.endswith(".json"):
             resource = json.loads(entry.read_text("utf-8"))
             loaded[resource["id"]] = resource

@@ -27,9 +27,16 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
     from .fhir_client import FhirClient
     from .persistence import Store
     from criteria import engine
-    from criteria.spec import load_profile
+    from criteria.spec import load_profile, profile_ids
 
-    engine.check_registry(load_profile(cfg["PROFILE"]))  # fail at start-up, not on the first order
+    from . import data_files
+
+    if cfg["PROFILE"] not in profile_ids() and not data_files.problems():
+        raise ConfigError(f"CDS_PROFILE={cfg['PROFILE']!r} is not a known profile; known: {', '.join(profile_ids())}")
+    try:
+        engine.check_registry(load_profile(cfg["PROFILE"]))
+    except Exception:   # a broken install starts unready (/readyz names the file), it does not crash-loop
+        log.exception("the rules do not load: the service is not ready (see GET /readyz)")
     app.extensions["store"] = Store(cfg["DATABASE_URL"])  # also brings the schema to the newest migration
     # create_app() as `serve` calls it: workers share their metrics (see metrics.py); tests pass arguments.
     app_metrics = metrics.init_app(app, multiprocess_mode=environ is None and not overrides)

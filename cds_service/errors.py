@@ -51,3 +51,9 @@ class DataUnavailable(ServiceError):
     """Data the rules need is neither prefetched nor fetchable (CDS Hooks 2.0: 412)."""
     status = 412
     code = "incomplete"
+
+
+class NotReady(ServiceError):
+    """The service cannot answer: a data file it needs is missing or broken (a broken install)."""
+    status = 503
+    code = "transient"

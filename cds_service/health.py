@@ -3,8 +3,9 @@
 Neither needs a client JWT (auth.py guards /cds-services paths only): probes carry no token.
 - /healthz answers as long as the process serves HTTP. It never touches the database: a database
   outage must take replicas out of the load balancer (readiness), not get them all restarted.
-- /readyz answers 200 when the database answers `SELECT 1` and the rules of every payer profile
-  load, else 503 with the failing check named. Error details go to the log, not to the caller
+- /readyz answers 200 when the database answers `SELECT 1`, the rules of every payer profile
+  load and every data file an answer needs is there and parses (data_files.py), else 503 with the
+  failing check named (for data files, the files themselves). Error details go to the log, not to the caller
   (a driver message can name hosts and users).
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 from flask import Blueprint, current_app
 
 from criteria import engine
+
+from . import data_files
 from criteria.spec import load_profile, profile_ids
 
 log = logging.getLogger("spine_cds.health")
@@ -29,7 +32,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    checks = {"database": _database(), "rules": _rules()}
+    checks = {"database": _database(), "rules": _rules(), "data": _data()}
     ready = all(result == "ok" for result in checks.values())
     return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503, _NO_STORE
 
@@ -51,4 +54,12 @@ def _rules() -> str:
     except Exception as exc:  # a broken rule file, whatever the error type
         log.warning("readiness: the rules do not load: %s", exc)
         return f"failed ({type(exc).__name__})"
+    return "ok"
+
+
+def _data() -> str:
+    found = data_files.problems()
+    if found:
+        log.warning("readiness: data files: %s", "; ".join(found))
+        return "failed: " + "; ".join(found)   # file names inside the package: nothing secret
     return "ok"

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from . import discovery, order_sign
-from .errors import InvalidRequest, ServiceError, UnknownService, UnsupportedMediaType
+from . import data_files, discovery, order_sign
+from .errors import InvalidRequest, NotReady, ServiceError, UnknownService, UnsupportedMediaType
+from .validation import validate_feedback, validate_order_sign
 
 log = logging.getLogger("spine_cds.audit")
-from .validation import validate_feedback, validate_order_sign
 
 bp = Blueprint("cds", __name__)
 
@@ -79,6 +79,9 @@ def call_service(service_id: str):
             patient = (body.get("context") or {}).get("patientId") if isinstance(body.get("context"), dict) else None
             audit["patient_ref"] = f"Patient/{patient}"[:128] if isinstance(patient, str) else None
         validate_order_sign(body)
+        not_ready = data_files.recent_problems()
+        if not_ready:   # a broken install answers 503 naming the files, never a 500 half-way through
+            raise NotReady("the service is not ready: " + "; ".join(not_ready))
         if body["hook"] != service["hook"]:
             raise InvalidRequest(f"service {service_id} answers hook {service['hook']!r}, not {body['hook']!r}", field="$.hook")
         answer = order_sign.run(body, service, current_app.config["CDS"], current_app.extensions.get("fhir_client"))

@@ -113,9 +113,9 @@ def test_build_context_holds_what_the_dockerfile_copies():
             continue
         for source in args.split()[:-1]:
             assert (ROOT / source).exists() and source not in ignored, source
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     copied = {args.split()[0] for args in instructions("COPY")}
-    assert {package.split(".")[0] for package in packages} <= copied  # a new top-level package needs a COPY
+    assert {package.rstrip("*") for package in packages} <= copied  # a new top-level package needs a COPY
 
 
 # ---------------------------------------------------------------- compose.yaml

@@ -16,7 +16,7 @@ def test_liveness_and_readiness_answer_ok(service, http):
     live = http.get(service.url + "/healthz", timeout=10)
     ready = http.get(service.url + "/readyz", timeout=10)
     assert live.status_code == 200 and live.json() == {"status": "ok"}
-    assert ready.status_code == 200 and ready.json() == {"status": "ok", "checks": {"database": "ok", "rules": "ok"}}
+    assert ready.status_code == 200 and ready.json() == {"status": "ok", "checks": {"database": "ok", "rules": "ok", "data": "ok"}}
     assert ready.headers["Cache-Control"] == "no-store"
 
 
@@ -30,7 +30,7 @@ def test_database_outage_makes_the_service_unready_but_alive(tmp_path, http):
                 ready = http.get(service.url + "/readyz", timeout=20)
                 assert ready.status_code == 503, ready.text
                 assert ready.json() == {"status": "unavailable",
-                                        "checks": {"database": "failed (OperationalError)", "rules": "ok"}}
+                                        "checks": {"database": "failed (OperationalError)", "rules": "ok", "data": "ok"}}
             assert http.get(service.url + "/healthz", timeout=10).json() == {"status": "ok"}
             assert "postgres" not in ready.text  # no driver message (hosts, users) in the answer
     finally:
@@ -47,5 +47,5 @@ def test_rules_that_do_not_load_make_the_service_unready(tmp_path, monkeypatch):
     monkeypatch.setattr(health, "load_profile", broken)
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json["checks"] == {"database": "ok", "rules": "failed (RuleDataError)"}
+    assert ready.json["checks"] == {"database": "ok", "rules": "failed (RuleDataError)", "data": "ok"}
     assert client.get("/healthz").status_code == 200

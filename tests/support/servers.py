@@ -91,6 +91,7 @@ class ServerProcess:
         timeout: float = 15.0,
         env: dict[str, str] | None = None,
         attempts: int = 3,
+        cwd: str | os.PathLike | None = None,
     ) -> ServerProcess:
         """Start `command(port)` on a free port and wait until GET `ready_path` answers (any status).
 
@@ -107,6 +108,7 @@ class ServerProcess:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env=env,
+                cwd=cwd,
                 start_new_session=True,  # a Ctrl-C in the terminal is for pytest, not for the server
             )
             server = cls(process, port, output)
