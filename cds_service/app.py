@@ -35,7 +35,7 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
     app_metrics = metrics.init_app(app, multiprocess_mode=environ is None and not overrides)
     app.extensions["fhir_client"] = FhirClient(
         timeout=(cfg["FHIR_CONNECT_TIMEOUT"], cfg["FHIR_READ_TIMEOUT"]), max_pages=cfg["FHIR_MAX_PAGES"],
-        max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"])
+        max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"], deadline=cfg["FHIR_DEADLINE"])
     app.extensions["fhir_client"].on_fetch = app_metrics.record_fhir_fetch  # prefetch.py reports each fetch
     app.register_blueprint(hooks.bp)
     app.register_blueprint(health.bp)

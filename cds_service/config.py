@@ -21,6 +21,8 @@ DEFAULTS = {
     "FHIR_MAX_PAGES": 20,
     "FHIR_MAX_BYTES": 20_000_000,
     "FHIR_MAX_WORKERS": 8,
+    "FHIR_DEADLINE": 4.0,            # CDS_FHIR_DEADLINE: seconds all FHIR fetching of one call may take, retries included
+    "FHIR_SERVERS": "",              # CDS_FHIR_SERVERS: comma-separated FHIR base URLs a request may name as fhirServer
     "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives
     "COVERAGE_INFORMATION": "optional",  # CDS_COVERAGE_INFORMATION: required (CRD payer) | optional | off
     "PAYER_IDS": "",                 # CDS_PAYER_IDS: comma-separated payer identifiers served; empty: any
@@ -28,8 +30,8 @@ DEFAULTS = {
 }
 
 _INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS", "JWT_LEEWAY", "JWKS_CACHE_SECONDS"}
-_FLOATS = {"FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT", "JWKS_TIMEOUT", "JWKS_MIN_REFETCH_SECONDS"}
-_NON_NEGATIVE = {"JWT_LEEWAY", "JWKS_TIMEOUT", "JWKS_CACHE_SECONDS", "JWKS_MIN_REFETCH_SECONDS"}
+_FLOATS = {"FHIR_DEADLINE", "FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT", "JWKS_TIMEOUT", "JWKS_MIN_REFETCH_SECONDS"}
+_NON_NEGATIVE = {"FHIR_DEADLINE", "JWT_LEEWAY", "JWKS_TIMEOUT", "JWKS_CACHE_SECONDS", "JWKS_MIN_REFETCH_SECONDS"}
 
 
 class ConfigError(ValueError):
