@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
+from . import fhir_servers
 from .config import ConfigError
 
 log = logging.getLogger("spine_cds.auth")
@@ -67,6 +68,7 @@ class IssuerKeys:
         self._fetched_at: float | None = None  # last successful fetch
         self._tried_at: float | None = None    # last attempt, successful or not
         self._lock = threading.Lock()
+        self.fhir_servers: tuple[str, ...] = ()  # the issuer's own FHIR servers (fhirServer allow-list)
 
     def get(self, kid: str) -> dict | None:
         if self.url is None:
@@ -132,14 +134,18 @@ def load_issuers(path: str, *, ttl: float, min_refetch: float, timeout: float) -
             issuers[iss] = IssuerKeys(jwks=entry["jwks"])
         else:
             issuers[iss] = IssuerKeys(url=entry["jwks_url"], ttl=ttl, min_refetch=min_refetch, timeout=timeout)
+        issuers[iss].fhir_servers = tuple(entry.get("fhir_servers", ()))
     return issuers
 
 
 def _issuer_problem(iss: str, entry) -> str | None:
     if not iss or len(iss) > _MAX_ID:
         return f"an issuer must be 1 to {_MAX_ID} characters"
-    if not isinstance(entry, dict) or set(entry) not in ({"jwks"}, {"jwks_url"}):
-        return 'expected exactly one of "jwks" (a JWK Set) or "jwks_url"'
+    if not isinstance(entry, dict) or set(entry) - {"fhir_servers"} not in ({"jwks"}, {"jwks_url"}):
+        return 'expected exactly one of "jwks" (a JWK Set) or "jwks_url", and optionally "fhir_servers"'
+    servers = entry.get("fhir_servers", [])
+    if not isinstance(servers, list) or not all(isinstance(s, str) and fhir_servers.normalise(s) for s in servers):
+        return "fhir_servers must be a list of http(s) base URLs without user-info, query or fragment"
     if "jwks" in entry:
         try:
             keys = _index(entry["jwks"])
@@ -207,6 +213,14 @@ class Verifier:
         if not self.store.remember_jti(iss, jti, exp, forget_before=int(time.time()) - self.leeway):
             raise AuthError("jti already used (replay)")
         return claims
+
+
+def caller_fhir_servers() -> tuple[str, ...]:
+    """The `fhir_servers` of the trusted issuer whose JWT this request carried; () without one."""
+    verifier = current_app.extensions.get("auth")
+    claims = g.get("client_claims") or {}
+    issuer = verifier.issuers.get(claims.get("iss")) if verifier is not None else None
+    return issuer.fhir_servers if issuer is not None else ()
 
 
 def _protected(path: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import fhir_servers
+
 DEFAULTS = {
     "AUTH": "required",              # CDS_AUTH: required | off
     "TRUSTED_ISSUERS": None,         # CDS_TRUSTED_ISSUERS: path of the issuer -> JWKS file
@@ -57,6 +59,10 @@ def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
     for key in _NON_NEGATIVE:
         if config[key] < 0:
             raise ConfigError(f"CDS_{key} must not be negative, not {config[key]!r}")
+    try:
+        fhir_servers.configured(config["FHIR_SERVERS"])
+    except ValueError as exc:
+        raise ConfigError(f"CDS_FHIR_SERVERS: {exc}") from None
     if not config["DATABASE_URL"]:
         var_dir = Path(config["VAR_DIR"]).resolve()
         try:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from . import discovery, order_sign
+from . import auth, discovery, fhir_servers, order_sign
 from .errors import InvalidRequest, ServiceError, UnknownService, UnsupportedMediaType
 
 log = logging.getLogger("spine_cds.audit")
@@ -74,11 +74,11 @@ def call_service(service_id: str):
     with _audited("call", service_id) as audit:
         service = _service_or_404(service_id)
         body = _body()
-        if isinstance(body, dict):
-            audit["hook_instance"] = str(body.get("hookInstance"))[:256] if body.get("hookInstance") else None
-            patient = (body.get("context") or {}).get("patientId") if isinstance(body.get("context"), dict) else None
-            audit["patient_ref"] = f"Patient/{patient}"[:128] if isinstance(patient, str) else None
         validate_order_sign(body)
+        # Ids enter the audit only once the request is valid: before that they are whatever a caller sent.
+        audit["hook_instance"] = str(body["hookInstance"])[:256]
+        audit["patient_ref"] = f"Patient/{body['context']['patientId']}"[:128]
+        fhir_servers.check(body.get("fhirServer"), current_app.config["CDS"], auth.caller_fhir_servers())
         if body["hook"] != service["hook"]:
             raise InvalidRequest(f"service {service_id} answers hook {service['hook']!r}, not {body['hook']!r}", field="$.hook")
         answer = order_sign.run(body, service, current_app.config["CDS"], current_app.extensions.get("fhir_client"))

@@ -34,7 +34,7 @@ from fhir_mappings.level_facts import STENOSIS_ORDER
 from fhir_mappings.orders import MappingError, map_orders
 from terminology import cpt
 
-from . import discovery, order_sign
+from . import discovery, fhir_servers, order_sign
 from .config import ConfigError
 from .errors import InvalidRequest, UnknownService, UnsupportedMediaType
 from .synthetic.bundles import BundleError, request_from_bundle
@@ -197,6 +197,7 @@ def evaluate():
     if hook_request["hook"] != service["hook"]:
         raise InvalidRequest(f"service {SERVICE_ID} answers hook {service['hook']!r}, not {hook_request['hook']!r}",
                              field="$.hook")
+    fhir_servers.check(hook_request.get("fhirServer"), cfg)
     if cfg["AUTH"] != "off" and hook_request.get("fhirServer"):
         raise InvalidRequest("with CDS_AUTH=required the sandbox does not fetch from a fhirServer: send the chart "
                              "as prefetch, or paste a Bundle holding it", field="$.fhirServer")
