@@ -28,7 +28,7 @@ DEFAULTS = {
     "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives
     "COVERAGE_INFORMATION": "optional",  # CDS_COVERAGE_INFORMATION: required (CRD payer) | optional | off
     "PAYER_IDS": "",                 # CDS_PAYER_IDS: comma-separated payer identifiers served; empty: any
-    "SANDBOX": "on",                 # CDS_SANDBOX: on | off (off: every /sandbox path answers 404)
+    "SANDBOX": None,                 # CDS_SANDBOX: on | off (off: every /sandbox path answers 404); unset: on only with CDS_AUTH=off
 }
 
 _INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS", "JWT_LEEWAY", "JWKS_CACHE_SECONDS"}

@@ -63,7 +63,8 @@ bp = Blueprint("sandbox", __name__)
 
 def init_app(app: Flask) -> None:
     """Register the sandbox unless CDS_SANDBOX=off."""
-    setting = app.config["CDS"].get("SANDBOX", "on")
+    # Unset: off when client JWTs are required, since its evaluations need no token.
+    setting = app.config["CDS"].get("SANDBOX") or ("on" if app.config["CDS"]["AUTH"] == "off" else "off")
     if setting not in ("on", "off"):
         raise ConfigError(f"CDS_SANDBOX must be 'on' or 'off', not {setting!r}")
     if setting == "on":
