@@ -67,7 +67,8 @@ def _init_cors(app: Flask, setting: str) -> None:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
-        return exc.to_json(), exc.status
+        retry_after = getattr(exc, "retry_after", None)
+        return exc.to_json(), exc.status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -51,3 +51,13 @@ class DataUnavailable(ServiceError):
     """Data the rules need is neither prefetched nor fetchable (CDS Hooks 2.0: 412)."""
     status = 412
     code = "incomplete"
+
+
+class ServiceUnavailable(ServiceError):
+    """A dependency (the database) did not answer in time: try again later, nothing was acknowledged."""
+    status = 503
+    code = "transient"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 5):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
