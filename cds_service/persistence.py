@@ -101,6 +101,7 @@ class Store:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         self._down_until = 0.0
+        self._last_fault: BaseException | None = None
         if backend == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
@@ -113,14 +114,14 @@ class Store:
         """operation(*args, **kwargs) within self.timeout; ServiceUnavailable on any database fault."""
         now = time.monotonic()
         if now < self._down_until:
-            raise _unavailable()
+            raise _unavailable() from self._last_fault
         if self._pool is None or self._pool_pid != os.getpid():  # threads do not survive gunicorn's fork
             self._pool, self._pool_pid = ThreadPoolExecutor(max_workers=8, thread_name_prefix="db"), os.getpid()
         future = self._pool.submit(operation, *args, **kwargs)
         try:
             return future.result(timeout=self.timeout)
         except (FutureTimeout, SQLAlchemyError, OSError) as exc:
-            self._down_until = time.monotonic() + _FAIL_FAST_FOR
+            self._down_until, self._last_fault = time.monotonic() + _FAIL_FAST_FOR, exc
             log.warning("database unavailable (%s)", type(exc).__name__)  # the type only: messages hold SQL and values
             raise _unavailable() from exc  # the cause names the fault for /readyz; never sent to a client
 
