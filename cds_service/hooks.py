@@ -12,7 +12,7 @@ from . import auth, discovery, fhir_servers, order_sign
 from .errors import InvalidRequest, ServiceError, UnknownService, UnsupportedMediaType
 
 log = logging.getLogger("spine_cds.audit")
-from .validation import validate_feedback, validate_order_sign
+from .validation import check_depth, validate_feedback, validate_order_sign
 
 bp = Blueprint("cds", __name__)
 
@@ -36,9 +36,11 @@ def _body() -> object:
     if not raw:
         raise InvalidRequest("the request body is empty", field="$")
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", field="$") from None
+    check_depth(document)
+    return document
 
 
 @bp.get("/cds-services")

@@ -40,7 +40,7 @@ from .errors import InvalidRequest, UnknownService, UnsupportedMediaType
 from .synthetic.bundles import BundleError, request_from_bundle
 from .synthetic.instances import synthesize
 from .synthetic.scenarios import SCENARIOS
-from .validation import validate_order_sign
+from .validation import check_depth, validate_order_sign
 
 SERVICE_ID = "spine-surgery-order-sign"
 STATIC_FILES = {"index.html": "text/html", "sandbox.js": "text/javascript", "sandbox.css": "text/css"}
@@ -158,9 +158,11 @@ def _body() -> object:
     if not raw.strip():
         raise InvalidRequest("the body is empty: paste an order-sign request or a FHIR Bundle", field="$")
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", field="$") from None
+    check_depth(document)
+    return document
 
 
 def _as_request(body: object) -> dict:
