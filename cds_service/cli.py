@@ -57,10 +57,30 @@ def serve(host: str, port: int, workers: int) -> None:
         def load(self):
             return buffered
 
+    _log_to_stderr()
     buffered = BufferedWSGI(app, max_body=app.config["CDS"]["MAX_BODY_BYTES"], body_timeout=BODY_TIMEOUT,
                             threads=APP_THREADS)
     click.echo(f"spine-cds listening on http://{host}:{port}/cds-services (CDS_AUTH={app.config['CDS']['AUTH']})")
     Server().run()
+
+
+def _log_to_stderr() -> None:
+    """The service's own loggers (audit lines, FHIR fetch failures) at INFO on stderr, next to gunicorn's.
+
+    gunicorn configures only its own loggers; without this, INFO lines of spine_cds.* and cds_service.*
+    would go nowhere. Set up in the master, so every forked worker inherits it.
+    """
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+                                           "%Y-%m-%d %H:%M:%S %z"))
+    for name in ("spine_cds", "cds_service"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
 
 
 BODY_TIMEOUT = 30   # seconds a client may take to send one request
