@@ -251,14 +251,14 @@ def init_app(app: Flask) -> None:
                                min_refetch=cfg["JWKS_MIN_REFETCH_SECONDS"], timeout=cfg["JWKS_TIMEOUT"])
     else:
         issuers = {}
-    if not issuers:
-        log.warning("CDS_AUTH=required and CDS_TRUSTED_ISSUERS names no issuer: every call to /cds-services gets 401")
     public_base = (cfg["PUBLIC_BASE_URL"] or "").rstrip("/")
     if not public_base:
         # Without it the audience would come from the caller's own Host header: any token minted for
         # another service on any host would do.
         raise ConfigError("CDS_AUTH=required needs CDS_PUBLIC_BASE_URL, the base URL clients call "
                           "(e.g. https://cds.example.org): client JWTs must carry it as their aud")
+    if not issuers:
+        log.warning("CDS_AUTH=required and CDS_TRUSTED_ISSUERS names no issuer: every call to /cds-services gets 401")
     verifier = Verifier(issuers, app.extensions["store"], leeway=cfg["JWT_LEEWAY"])
     app.extensions["auth"] = verifier
 
