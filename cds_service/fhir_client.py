@@ -68,6 +68,8 @@ class CallBudget:
         self.expires = time.monotonic() + self.seconds
         self.max_bytes = max_bytes
         self._used = 0
+        self._reading: dict[object, int] = {}  # bodies being read -> bytes so far
+        self._evicted: set[object] = set()
         self._lock = threading.Lock()
         self._sockets: set = set()
         self._expired = False
@@ -75,12 +77,28 @@ class CallBudget:
     def remaining(self) -> float:
         return self.expires - time.monotonic()
 
-    def take(self, size: int) -> None:
-        """Count `size` more bytes read; _TooLarge past max_bytes."""
+    def take(self, reader: object, size: int) -> None:
+        """Count `size` more bytes read by `reader` (one GET's body). Past max_bytes the biggest body still
+        being read is given up (_TooLarge, now or at its next read): one huge answer must not starve
+        the small ones of the same call."""
         with self._lock:
+            if reader in self._evicted:
+                raise _TooLarge()
+            self._reading[reader] = self._reading.get(reader, 0) + size
             self._used += size
             if self._used > self.max_bytes:
-                raise _TooLarge()
+                biggest = max(self._reading, key=self._reading.get)
+                self._evicted.add(biggest)
+                if biggest is reader:
+                    raise _TooLarge()
+
+    def done(self, reader: object, *, kept: bool) -> None:
+        """`reader` finished its body: its bytes stay counted when kept, else they are given back."""
+        with self._lock:
+            size = self._reading.pop(reader, 0)
+            self._evicted.discard(reader)
+            if not kept:
+                self._used -= size
 
     def watch(self, sock) -> None:
         with self._lock:
@@ -578,16 +596,20 @@ def _read_capped(resp: requests.Response, budget: CallBudget) -> bytes:
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > budget.max_bytes:
         raise _TooLarge()
-    body = bytearray()
-    while True:
-        if budget.remaining() <= 0:
-            raise _TooSlow()
-        chunk = resp.raw.read1(64 * 1024, decode_content=True)
-        if not chunk:
-            break
-        budget.take(len(chunk))
-        body += chunk
-    return bytes(body)
+    body, reader, kept = bytearray(), object(), False
+    try:
+        while True:
+            if budget.remaining() <= 0:
+                raise _TooSlow()
+            chunk = resp.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
+            budget.take(reader, len(chunk))
+            body += chunk
+        kept = True
+        return bytes(body)
+    finally:
+        budget.done(reader, kept=kept)
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -34,7 +34,9 @@ def start_service(tmp_path, **env) -> ServerProcess:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory):
-    server = start_service(tmp_path_factory.mktemp("service"))
+    # A generous FHIR deadline: the tests on this service are about answers, and a loaded CI box (or the
+    # Node Medplum server) can take more than the default 4 s; tests/test_attacks.py pins the deadline.
+    server = start_service(tmp_path_factory.mktemp("service"), CDS_FHIR_DEADLINE="20")
     yield server
     server.stop()
 

@@ -501,16 +501,6 @@ class Load:
             thread.join(20)
 
 
-def _restart(postgres):
-    """Start the same cluster again on the same port (the data directory was kept)."""
-    from tests.support import postgres as pg
-    process = subprocess.Popen(postgres.process.args, stdin=subprocess.DEVNULL, stdout=open(postgres.log, "ab"),
-                               stderr=subprocess.STDOUT, env=pg._env(), start_new_session=True,
-                               **pg._user_kwargs(pg._run_as()))
-    postgres.process = process
-    postgres._wait_ready(30)
-
-
 def test_postgres_stopped_and_frozen_under_load(tmp_path):
     postgres = start_postgres()
     try:
@@ -519,9 +509,9 @@ def test_postgres_stopped_and_frozen_under_load(tmp_path):
             load = Load(svc.url)
             try:
                 time.sleep(1.5)
-                postgres._terminate()                         # stopped: connections refused
+                postgres.halt()                               # stopped: connections refused
                 time.sleep(3)
-                _restart(postgres)
+                postgres.resume()
                 time.sleep(2)
                 os.killpg(postgres.pid, signal.SIGSTOP)       # frozen: connections accepted, nothing answered
                 time.sleep(6)

@@ -311,3 +311,18 @@ def test_default_settings():
         assert (c.timeout, c.max_pages, c.max_bytes, c.max_workers) == ((2.0, 5.0), 20, 20_000_000, 8)
         assert c.retry.total == 2 and set(c.retry.status_forcelist) == {502, 503, 504}
         assert c.retry.allowed_methods == frozenset({"GET"}) and c.retry.raise_on_status is False
+
+
+def test_a_calls_byte_budget_gives_up_the_biggest_body_not_the_small_one_that_crossed_the_line():
+    from cds_service.fhir_client import CallBudget, _TooLarge
+    budget = CallBudget(5, 1000)
+    huge, small = object(), object()
+    budget.take(huge, 900)
+    budget.take(small, 200)            # crosses the line, but the huge body is the one given up
+    with pytest.raises(_TooLarge):
+        budget.take(huge, 1)
+    budget.done(huge, kept=False)      # its bytes are given back
+    budget.done(small, kept=True)
+    budget.take(object(), 700)         # 200 kept + 700 fit
+    with pytest.raises(_TooLarge):
+        budget.take(object(), 200)
