@@ -323,6 +323,11 @@ def test_a_calls_byte_budget_gives_up_the_biggest_body_not_the_small_one_that_cr
         budget.take(huge, 1)
     budget.done(huge, kept=False)      # its bytes are given back
     budget.done(small, kept=True)
-    budget.take(object(), 700)         # 200 kept + 700 fit
+    big, last = object(), object()
+    budget.take(big, 700)              # 200 kept + 700 fit
+    budget.take(last, 200)             # over again: `big`, the biggest still being read, is given up
     with pytest.raises(_TooLarge):
-        budget.take(object(), 200)
+        budget.take(big, 1)
+    budget.done(big, kept=False)
+    with pytest.raises(_TooLarge):     # alone and over the line: the reader itself is given up
+        budget.take(last, 700)
