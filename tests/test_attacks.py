@@ -446,6 +446,7 @@ def test_nothing_the_service_wrote_holds_the_charts_names_mrn_birth_date_or_note
         if path.is_file():
             written += path.read_bytes().decode("latin-1")
     assert len(written) > 1000
+    assert "call service=spine-surgery-order-sign" in svc.output_tail(10_000_000)   # audit lines under gunicorn
     for secret in (NAME.split()[0], NAME.split()[1], MRN, BIRTH, NOTE, TOKEN):
         assert secret not in written, secret
     assert secret not in response.text
@@ -464,6 +465,7 @@ class Load:
         self.statuses: list[int] = []
         self.acknowledged: list[str] = []
         self.liveness: list[float] = []
+        self.latencies: list[float] = []
         self.threads = [threading.Thread(target=self._post, daemon=True) for _ in range(3)]
         self.threads.append(threading.Thread(target=self._live, daemon=True))
         for thread in self.threads:
@@ -473,11 +475,13 @@ class Load:
         with requests.Session() as http:
             while not self.stop.is_set():
                 card = str(uuid.uuid4())
+                started = time.monotonic()
                 try:
                     response = http.post(self.url + SERVICE_PATH + "/feedback", json=_feedback(card), timeout=15)
                 except requests.RequestException:
                     self.statuses.append(-1)
                     continue
+                self.latencies.append(time.monotonic() - started)
                 self.statuses.append(response.status_code)
                 if response.status_code == 200:
                     self.acknowledged.append(card)
@@ -501,6 +505,24 @@ class Load:
             thread.join(20)
 
 
+def _signal_cluster(postmaster: int, signum: int) -> list[int]:
+    """Signal the postmaster and every process it started (backends call setsid(): killpg misses them)."""
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:   # ppid
+            pids.append(int(stat.parent.name))
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
 def test_postgres_stopped_and_frozen_under_load(tmp_path):
     postgres = start_postgres()
     try:
@@ -513,23 +535,26 @@ def test_postgres_stopped_and_frozen_under_load(tmp_path):
                 time.sleep(3)
                 postgres.resume()
                 time.sleep(2)
-                os.killpg(postgres.pid, signal.SIGSTOP)       # frozen: connections accepted, nothing answered
-                time.sleep(6)
-                os.killpg(postgres.pid, signal.SIGCONT)
+                frozen = _signal_cluster(postgres.pid, signal.SIGSTOP)   # frozen: connections accepted, nothing answered
+                time.sleep(8)
+                _signal_cluster(postgres.pid, signal.SIGCONT)
                 time.sleep(4)                                 # recovery, without restarting the service
             finally:
-                os.killpg(postgres.pid, signal.SIGCONT)
+                _signal_cluster(postgres.pid, signal.SIGCONT)
                 load.close()
+            assert len(frozen) >= 3, frozen   # the postmaster and its backends
             statuses = load.statuses
             assert 500 not in statuses and -1 not in statuses, sorted(set(statuses))
             assert 503 in statuses and statuses[-3:].count(200) == 3, statuses[-10:]
             assert load.liveness and max(load.liveness) < 2.0, max(load.liveness)
+            assert max(load.latencies) < 6.0, max(load.latencies)   # a frozen database fails fast (3 s bound)
             engine = sa.create_engine(url)
             with engine.connect() as conn:
                 stored = set(conn.execute(sa.text("SELECT card_uuid FROM feedback")).scalars())
             engine.dispose()
             assert set(load.acknowledged) <= stored, len(set(load.acknowledged) - stored)
             print(f"\nfeedback under outage: {statuses.count(200)} acknowledged and stored, "
-                  f"{statuses.count(503)} answered 503; slowest liveness {max(load.liveness):.2f} s")
+                  f"{statuses.count(503)} answered 503; slowest feedback {max(load.latencies):.2f} s, "
+                  f"slowest liveness {max(load.liveness):.2f} s")
     finally:
         postgres.stop()
