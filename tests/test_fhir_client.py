@@ -331,3 +331,40 @@ def test_a_calls_byte_budget_gives_up_the_biggest_body_not_the_small_one_that_cr
     budget.done(big, kept=False)
     with pytest.raises(_TooLarge):     # alone and over the line: the reader itself is given up
         budget.take(last, 700)
+
+
+def test_searches_ask_for_strict_handling_and_reads_do_not(fake, client):
+    fake.route("Condition?patient=pat-1", Reply(body=bundle("c1")))
+    fake.route("Patient/pat-1", Reply(body={"resourceType": "Patient", "id": "pat-1"}))
+    client.search(fake.url("Condition?patient=pat-1"), base=fake.base)
+    client.read(fake.url("Patient/pat-1"), base=fake.base)
+    (_, search_headers), (_, read_headers) = fake.requests
+    assert search_headers["Prefer"] == "handling=strict" and "Prefer" not in read_headers
+
+
+WITHIN = {  # url -> inside the base http://h:8/fhir ?
+    "http://h:8/fhir/Patient/1": True,
+    "http://H:8/fhir/Condition?patient=1": True,
+    "http://h:8/fhir": True,
+    "http://h:8/fhirx/Patient/1": False,
+    "http://h:8/other/Patient/1": False,
+    "http://h:8/fhir/../admin": False,
+    "http://h:8/fhir/%2e%2e/admin": False,
+    "http://h:9/fhir/Patient/1": False,
+    "https://h:8/fhir/Patient/1": False,
+    "http://u:p@h:8/fhir/Patient/1": False,
+    "http://g:8/fhir/Patient/1": False,
+}
+
+
+@pytest.mark.parametrize("url", list(WITHIN))
+def test_within_the_base(url):
+    from cds_service.fhir_client import within
+    assert within("http://h:8/fhir", url) is WITHIN[url]
+
+
+def test_a_redirect_inside_the_base_is_followed_with_the_token(fake, client):
+    fake.route("Patient/pat-1", Reply(302, raw=b"", headers={"Location": fake.url("Patient/pat-1/_history/2")}))
+    fake.route("Patient/pat-1/_history/2", Reply(body={"resourceType": "Patient", "id": "pat-1"}))
+    assert client.read(fake.url("Patient/pat-1"), access_token=TOKEN, base=fake.base)["id"] == "pat-1"
+    assert [h["Authorization"] for _, h in fake.requests] == [f"Bearer {TOKEN}"] * 2
