@@ -16,8 +16,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
+# A plain (not editable) install: setuptools' editable modes each print a boxed warning. `python -m
+# cds_service` run from this folder imports the working tree anyway.
 $(RUN_STAMP): $(BIN)/python pyproject.toml
-	$(PIP) install -e .
+	$(PIP) install .
 	rm -f $(VENV)/.installed-*
 	touch $(RUN_STAMP)
 
