@@ -15,7 +15,7 @@ import asyncio
 import io
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -101,13 +101,22 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
+def _path_info(scope) -> str:
+    """PEP 3333: the path's bytes, percent-decoded, as a latin-1 str (any byte sequence survives the
+    round trip; the ASGI `path` is UTF-8 decoded and may hold characters latin-1 cannot carry)."""
+    raw = scope.get("raw_path")
+    if raw is None:
+        raw = scope["path"].encode("utf-8", "surrogateescape")
+    return unquote_to_bytes(raw.split(b"?", 1)[0]).decode("latin-1")
+
+
 def _environ(scope, body: bytes) -> dict:
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client") or ("", 0)
     environ = {
         "REQUEST_METHOD": scope["method"],
         "SCRIPT_NAME": scope.get("root_path", ""),
-        "PATH_INFO": unquote(scope["path"], encoding="latin-1") if "%" in scope["path"] else scope["path"],
+        "PATH_INFO": _path_info(scope),
         "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
         "SERVER_NAME": str(server[0]),
         "SERVER_PORT": str(server[1]) if server[1] is not None else "80",

@@ -295,7 +295,7 @@ class FhirClient:
             nxt = bundle_link(bundle, "next")
             if not nxt:
                 return resources
-            nxt = urljoin(resolve_against, nxt)
+            nxt = _join(resolve_against, nxt)
             if not within(scope, nxt):
                 raise self._fail(
                     "returned a next link outside the FHIR server's base URL; "
@@ -356,7 +356,7 @@ class FhirClient:
                     continue
                 raise self._fail(self._transport_reason(exc, time.monotonic() - started), token) from None
             if status in _REDIRECTS:
-                target = urljoin(url, location or "")
+                target = _join(url, location or "")
                 if not location or not within(scope, target):
                     raise self._fail(f"answered HTTP {status} with a redirect outside the FHIR server's base URL; "
                                      "not followed, so the access token stays with the FHIR server", token,
@@ -546,18 +546,26 @@ def bundle_link(bundle: dict, relation: str) -> str | None:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
+    try:  # a server-sent URL may be anything: "http://[::1" makes urlsplit raise
+        parts = urlsplit(url)
+        port, host = parts.port, parts.hostname
     except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+        return "", "", None
+    scheme = parts.scheme.lower()
+    return scheme, (host or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _origin_url(url: str) -> str:
     scheme, host, port = _origin(url)
     return f"{scheme}://{host}:{port}/"
+
+
+def _join(base: str, link: str) -> str:
+    """urljoin, or "" (inside nothing) for a link it cannot read."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
 
 
 def within(base: str, url: str) -> bool:
@@ -567,7 +575,7 @@ def within(base: str, url: str) -> bool:
     nor "http://h/other"; a path with dot segments is never inside (they could climb out of the base).
     """
     if _origin(url) != _origin(base) or not _origin(base)[1]:
-        return False
+        return False   # (a URL urlsplit cannot read has no origin, so it is never inside)
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
         return False

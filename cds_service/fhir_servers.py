@@ -23,19 +23,20 @@ def normalise(url: str) -> str | None:
     """scheme://host:port/path (no trailing slash) of an acceptable base URL, else None."""
     if not isinstance(url, str) or any(c in url for c in "?#@\\ \t\r\n") or len(url) > 2048:
         return None
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    try:
+    try:  # urlsplit and .port raise ValueError on a broken authority ("http://[::1", a port of "x")
+        parts = urlsplit(url.strip())
         port = parts.port
+        hostname = parts.hostname
     except ValueError:
         return None
-    if scheme not in ("http", "https") or not parts.hostname:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not hostname:
         return None
     path = parts.path.rstrip("/")
     if any(segment in (".", "..") for segment in path.split("/")) or "%" in path:
         return None
     port = port or (443 if scheme == "https" else 80)
-    return f"{scheme}://{parts.hostname.lower()}:{port}{path}"
+    return f"{scheme}://{hostname.lower()}:{port}{path}"
 
 
 def configured(setting: str | None) -> set[str]:

@@ -558,3 +558,15 @@ def test_postgres_stopped_and_frozen_under_load(tmp_path):
                   f"slowest liveness {max(load.liveness):.2f} s")
     finally:
         postgres.stop()
+
+
+@pytest.mark.parametrize("value", ["http://[::1/fhir", "http://127.0.0.1:99999/fhir", "http://127.0.0.1:x/fhir"])
+def test_fhir_server_urls_that_cannot_be_parsed_get_400(tmp_path, value):
+    client = _app(tmp_path, CDS_AUTH="off")
+    response = client.post(SERVICE_PATH, json=request_for(scenario(), fhirServer=value))
+    assert response.status_code == 400 and response.get_json()["field"] == "$.fhirServer"
+
+
+def test_a_path_that_is_not_utf8_is_a_404_not_a_500(svc):
+    response = requests.post(svc.url + "/cds-services/%C2%9B%F4%82%B0%B4b%F3%99%AA/feedback", json={}, timeout=10)
+    assert response.status_code == 404 and response.headers["Content-Type"].startswith("application/json")

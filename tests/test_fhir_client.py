@@ -368,3 +368,9 @@ def test_a_redirect_inside_the_base_is_followed_with_the_token(fake, client):
     fake.route("Patient/pat-1/_history/2", Reply(body={"resourceType": "Patient", "id": "pat-1"}))
     assert client.read(fake.url("Patient/pat-1"), access_token=TOKEN, base=fake.base)["id"] == "pat-1"
     assert [h["Authorization"] for _, h in fake.requests] == [f"Bearer {TOKEN}"] * 2
+
+
+def test_a_next_link_urlsplit_cannot_read_is_outside_the_base(fake, client):
+    fake.route("Condition?patient=pat-1", Reply(body=bundle("c1", next_url="http://[::1/fhir/Condition?page=2")))
+    with pytest.raises(FhirFetchError, match="outside the FHIR server's base URL"):
+        client.search(fake.url("Condition?patient=pat-1"), base=fake.base)
