@@ -4,20 +4,30 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# `make run` installs the runtime dependencies only; `make test` adds the test tools (the `test` extra).
+RUN_STAMP  := $(VENV)/.installed-run-$(CKSUM)
+TEST_STAMP := $(VENV)/.installed-test-$(CKSUM)
+PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
 
 .PHONY: run test bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) install --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# A plain (not editable) install: setuptools' editable modes each print a boxed warning. `python -m
+# cds_service` run from this folder imports the working tree anyway.
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(PIP) install .
 	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(PIP) install -e '.[test]'
+	touch $(TEST_STAMP)
+
+install: $(RUN_STAMP)
 
 run: install
 	@if [ -z "$${CDS_AUTH+x}" ]; then echo "CDS_AUTH not set: starting with CDS_AUTH=off (client JWTs are not checked)"; fi
@@ -28,11 +38,11 @@ tests/interop/node_modules: tests/interop/package-lock.json
 	npm ci --prefix tests/interop --no-audit --no-fund
 	touch $@
 
-test: install tests/interop/node_modules
+test: $(TEST_STAMP) tests/interop/node_modules
 	$(BIN)/python -m pytest
 
-bench: install
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+bench: $(TEST_STAMP)
+	$(PIP) install -e '.[test,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

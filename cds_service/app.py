@@ -42,7 +42,7 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
     app_metrics = metrics.init_app(app, multiprocess_mode=environ is None and not overrides)
     app.extensions["fhir_client"] = FhirClient(
         timeout=(cfg["FHIR_CONNECT_TIMEOUT"], cfg["FHIR_READ_TIMEOUT"]), max_pages=cfg["FHIR_MAX_PAGES"],
-        max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"])
+        max_bytes=cfg["FHIR_MAX_BYTES"], max_workers=cfg["FHIR_MAX_WORKERS"], deadline=cfg["FHIR_DEADLINE"])
     app.extensions["fhir_client"].on_fetch = app_metrics.record_fhir_fetch  # prefetch.py reports each fetch
     app.register_blueprint(hooks.bp)
     app.register_blueprint(health.bp)
@@ -74,7 +74,8 @@ def _init_cors(app: Flask, setting: str) -> None:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
-        return exc.to_json(), exc.status
+        retry_after = getattr(exc, "retry_after", None)
+        return exc.to_json(), exc.status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

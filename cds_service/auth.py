@@ -10,9 +10,11 @@ Decisions worth knowing:
   for tests). Variable unset: nobody is trusted, every call gets 401, and a warning says so at start.
 - Only asymmetric algorithms (ES384, RS384, RS256): `none` and HS* would let anyone holding the
   public key (or nothing) mint tokens.
-- `aud` must be exactly the URL called: CDS_PUBLIC_BASE_URL + path when set, else request.base_url
-  (which trusts the Host header, so set CDS_PUBLIC_BASE_URL behind a proxy). A trailing-slash
-  difference is a mismatch; only the configured base URL loses its trailing slash.
+- `aud` must be exactly the URL called: CDS_PUBLIC_BASE_URL + path. The service refuses to start with
+  CDS_AUTH=required and no CDS_PUBLIC_BASE_URL (the Host header is the caller's to choose). A
+  trailing-slash difference is a mismatch; only the configured base URL loses its trailing slash.
+- Lifetime: exp - iat may be at most 5 minutes (plus the leeway), as CDS Hooks asks; a token valid
+  for years is refused even when signed by a trusted issuer.
 - `jku` is attacker-controlled: it is only compared with the issuer's configured jwks_url, never
   fetched. An issuer with a static JWKS therefore accepts no token that carries a jku.
 - Replays: the (iss, jti) of every accepted token is stored in the database until it expires, so
@@ -29,8 +31,9 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
+from . import fhir_servers
 from .config import ConfigError
 
 log = logging.getLogger("spine_cds.auth")
@@ -40,6 +43,7 @@ REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 _KEY_TYPE = {"ES": "EC", "RS": "RSA"}  # the JWK kty each algorithm family needs
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _MAX_ID = 255  # iss and jti are stored in VARCHAR(255) columns
+MAX_LIFETIME = 300  # seconds: CDS Hooks 2.0 asks clients for exp at most 5 minutes after iat
 
 
 class AuthError(Exception):
@@ -67,6 +71,7 @@ class IssuerKeys:
         self._fetched_at: float | None = None  # last successful fetch
         self._tried_at: float | None = None    # last attempt, successful or not
         self._lock = threading.Lock()
+        self.fhir_servers: tuple[str, ...] = ()  # the issuer's own FHIR servers (fhirServer allow-list)
 
     def get(self, kid: str) -> dict | None:
         if self.url is None:
@@ -132,14 +137,18 @@ def load_issuers(path: str, *, ttl: float, min_refetch: float, timeout: float) -
             issuers[iss] = IssuerKeys(jwks=entry["jwks"])
         else:
             issuers[iss] = IssuerKeys(url=entry["jwks_url"], ttl=ttl, min_refetch=min_refetch, timeout=timeout)
+        issuers[iss].fhir_servers = tuple(entry.get("fhir_servers", ()))
     return issuers
 
 
 def _issuer_problem(iss: str, entry) -> str | None:
     if not iss or len(iss) > _MAX_ID:
         return f"an issuer must be 1 to {_MAX_ID} characters"
-    if not isinstance(entry, dict) or set(entry) not in ({"jwks"}, {"jwks_url"}):
-        return 'expected exactly one of "jwks" (a JWK Set) or "jwks_url"'
+    if not isinstance(entry, dict) or set(entry) - {"fhir_servers"} not in ({"jwks"}, {"jwks_url"}):
+        return 'expected exactly one of "jwks" (a JWK Set) or "jwks_url", and optionally "fhir_servers"'
+    servers = entry.get("fhir_servers", [])
+    if not isinstance(servers, list) or not all(isinstance(s, str) and fhir_servers.normalise(s) for s in servers):
+        return "fhir_servers must be a list of http(s) base URLs without user-info, query or fragment"
     if "jwks" in entry:
         try:
             keys = _index(entry["jwks"])
@@ -200,6 +209,10 @@ class Verifier:
         key = jwt.PyJWK(jwk, algorithm=alg)
         claims = jwt.decode(token, key=key, algorithms=[alg], audience=audience, issuer=iss, leeway=self.leeway,
                             options={"require": REQUIRED_CLAIMS})
+        lifetime = claims["exp"] - claims["iat"] if all(
+            isinstance(claims[c], (int, float)) for c in ("exp", "iat")) else None
+        if lifetime is None or lifetime > MAX_LIFETIME + self.leeway:
+            raise AuthError(f"token lifetime exp - iat is over {MAX_LIFETIME} s (plus {self.leeway} s leeway)")
         jti = claims["jti"]
         if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_ID:
             raise AuthError(f"jti must be a string of 1 to {_MAX_ID} characters")
@@ -207,6 +220,14 @@ class Verifier:
         if not self.store.remember_jti(iss, jti, exp, forget_before=int(time.time()) - self.leeway):
             raise AuthError("jti already used (replay)")
         return claims
+
+
+def caller_fhir_servers() -> tuple[str, ...]:
+    """The `fhir_servers` of the trusted issuer whose JWT this request carried; () without one."""
+    verifier = current_app.extensions.get("auth")
+    claims = g.get("client_claims") or {}
+    issuer = verifier.issuers.get(claims.get("iss")) if verifier is not None else None
+    return issuer.fhir_servers if issuer is not None else ()
 
 
 def _protected(path: str) -> bool:
@@ -230,17 +251,22 @@ def init_app(app: Flask) -> None:
                                min_refetch=cfg["JWKS_MIN_REFETCH_SECONDS"], timeout=cfg["JWKS_TIMEOUT"])
     else:
         issuers = {}
+    public_base = (cfg["PUBLIC_BASE_URL"] or "").rstrip("/")
+    if not public_base:
+        # Without it the audience would come from the caller's own Host header: any token minted for
+        # another service on any host would do.
+        raise ConfigError("CDS_AUTH=required needs CDS_PUBLIC_BASE_URL, the base URL clients call "
+                          "(e.g. https://cds.example.org): client JWTs must carry it as their aud")
     if not issuers:
         log.warning("CDS_AUTH=required and CDS_TRUSTED_ISSUERS names no issuer: every call to /cds-services gets 401")
     verifier = Verifier(issuers, app.extensions["store"], leeway=cfg["JWT_LEEWAY"])
-    public_base = (cfg["PUBLIC_BASE_URL"] or "").rstrip("/")
     app.extensions["auth"] = verifier
 
     @app.before_request
     def require_client_jwt():
         if request.method == "OPTIONS" or not _protected(request.path):
             return None
-        audience = public_base + request.path if public_base else request.base_url
+        audience = public_base + request.path
         try:
             g.client_claims = verifier.verify(request.headers.get("Authorization"), audience)
         except AuthError as exc:

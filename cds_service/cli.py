@@ -1,4 +1,4 @@
-"""Command line: `spine-cds serve` / `python -m cds_service serve`, under gunicorn sync workers;
+"""Command line: `spine-cds serve` / `python -m cds_service serve`, under gunicorn workers that read whole requests first;
 `scenarios`, `synth` and `evaluate` for sandboxes without an EHR."""
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ def main() -> None:
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8080")), show_default="$PORT or 8080")
 @click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")), show_default="$WEB_CONCURRENCY or 2")
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the CDS Hooks endpoints with gunicorn (sync workers)."""
+    """Serve the CDS Hooks endpoints with gunicorn (asyncio workers reading whole requests)."""
     from gunicorn.app.base import BaseApplication
 
     from .app import create_app
+    from .buffering import BufferedWSGI
     from .config import ConfigError
 
     try:
@@ -38,8 +39,14 @@ def serve(host: str, port: int, workers: int) -> None:
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "sync")
-            self.cfg.set("timeout", 30)
+            # Slow clients must not starve honest EHRs: gunicorn's asyncio worker reads every request
+            # while it costs only a coroutine, and buffering.BufferedWSGI hands the app whole bodies
+            # (see the README, "Serving"). A sync worker would be held by a client trickling bytes.
+            self.cfg.set("worker_class", "asgi")
+            self.cfg.set("asgi_lifespan", "off")
+            self.cfg.set("worker_connections", 1000)
+            self.cfg.set("timeout", BODY_TIMEOUT)
+            self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", "-")
             # gunicorn 25.1+ opens a control socket under $HOME/.gunicorn at start; a container's home
             # (/nonexistent) or a read-only root makes that an ERROR line at every start. Nothing here
@@ -48,12 +55,36 @@ def serve(host: str, port: int, workers: int) -> None:
                 self.cfg.set("control_socket_disable", True)
 
         def load(self):
-            return app
+            return buffered
 
+    _log_to_stderr()
+    buffered = BufferedWSGI(app, max_body=app.config["CDS"]["MAX_BODY_BYTES"], body_timeout=BODY_TIMEOUT,
+                            threads=APP_THREADS)
     click.echo(f"spine-cds listening on http://{host}:{port}/cds-services (CDS_AUTH={app.config['CDS']['AUTH']})")
     Server().run()
 
 
+def _log_to_stderr() -> None:
+    """The service's own loggers (audit lines, FHIR fetch failures) at INFO on stderr, next to gunicorn's.
+
+    gunicorn configures only its own loggers; without this, INFO lines of spine_cds.* and cds_service.*
+    would go nowhere. Set up in the master, so every forked worker inherits it.
+    """
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+                                           "%Y-%m-%d %H:%M:%S %z"))
+    for name in ("spine_cds", "cds_service"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+
+
+BODY_TIMEOUT = 30   # seconds a client may take to send one request
+APP_THREADS = 4     # per worker: the app runs only on whole requests, so few threads suffice
 PROGRESS_FROM = 6   # files; fewer are written without a progress bar
 
 

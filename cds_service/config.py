@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import fhir_servers
+
 DEFAULTS = {
     "AUTH": "required",              # CDS_AUTH: required | off
     "TRUSTED_ISSUERS": None,         # CDS_TRUSTED_ISSUERS: path of the issuer -> JWKS file
@@ -21,15 +23,17 @@ DEFAULTS = {
     "FHIR_MAX_PAGES": 20,
     "FHIR_MAX_BYTES": 20_000_000,
     "FHIR_MAX_WORKERS": 8,
+    "FHIR_DEADLINE": 4.0,            # CDS_FHIR_DEADLINE: seconds all FHIR fetching of one call may take, retries included
+    "FHIR_SERVERS": "",              # CDS_FHIR_SERVERS: comma-separated FHIR base URLs a request may name as fhirServer
     "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives
     "COVERAGE_INFORMATION": "optional",  # CDS_COVERAGE_INFORMATION: required (CRD payer) | optional | off
     "PAYER_IDS": "",                 # CDS_PAYER_IDS: comma-separated payer identifiers served; empty: any
-    "SANDBOX": "on",                 # CDS_SANDBOX: on | off (off: every /sandbox path answers 404)
+    "SANDBOX": None,                 # CDS_SANDBOX: on | off (off: every /sandbox path answers 404); unset: on only with CDS_AUTH=off
 }
 
 _INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS", "JWT_LEEWAY", "JWKS_CACHE_SECONDS"}
-_FLOATS = {"FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT", "JWKS_TIMEOUT", "JWKS_MIN_REFETCH_SECONDS"}
-_NON_NEGATIVE = {"JWT_LEEWAY", "JWKS_TIMEOUT", "JWKS_CACHE_SECONDS", "JWKS_MIN_REFETCH_SECONDS"}
+_FLOATS = {"FHIR_DEADLINE", "FHIR_CONNECT_TIMEOUT", "FHIR_READ_TIMEOUT", "JWKS_TIMEOUT", "JWKS_MIN_REFETCH_SECONDS"}
+_NON_NEGATIVE = {"FHIR_DEADLINE", "JWT_LEEWAY", "JWKS_TIMEOUT", "JWKS_CACHE_SECONDS", "JWKS_MIN_REFETCH_SECONDS"}
 
 
 class ConfigError(ValueError):
@@ -55,6 +59,10 @@ def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
     for key in _NON_NEGATIVE:
         if config[key] < 0:
             raise ConfigError(f"CDS_{key} must not be negative, not {config[key]!r}")
+    try:
+        fhir_servers.configured(config["FHIR_SERVERS"])
+    except ValueError as exc:
+        raise ConfigError(f"CDS_FHIR_SERVERS: {exc}") from None
     if not config["DATABASE_URL"]:
         var_dir = Path(config["VAR_DIR"]).resolve()
         try:

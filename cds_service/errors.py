@@ -57,3 +57,13 @@ class NotReady(ServiceError):
     """The service cannot answer: a data file it needs is missing or broken (a broken install)."""
     status = 503
     code = "transient"
+
+
+class ServiceUnavailable(ServiceError):
+    """A dependency (the database) did not answer in time: try again later, nothing was acknowledged."""
+    status = 503
+    code = "transient"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 5):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

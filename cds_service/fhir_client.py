@@ -10,15 +10,17 @@ user's request). The urllib3 pool under the adapter is thread-safe and sized to 
 so concurrent GETs each get their own connection.
 
 Every failure of a fetch raises `FhirFetchError`, never a `requests`/`urllib3`/JSON exception.
-Its `reason` is a short phrase meant to follow "… at the FHIR server", e.g. "timed out after
-5.0 s"; it never contains the access token.
+Its `reason` is a short fixed phrase meant to follow "… at the FHIR server", e.g. "timed out after
+5.0 s"; it never contains the access token nor any text the server sent.
 """
 from __future__ import annotations
 
 import http.cookiejar
+from http import HTTPStatus
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urljoin, urlsplit
@@ -26,20 +28,23 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 import urllib3
+import urllib3.connection
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
-_ERROR_BODY_LIMIT = 64 * 1024  # enough for an OperationOutcome on a 4xx/5xx answer
-_DIAGNOSTICS_LIMIT = 200  # characters of a server's OperationOutcome text we quote
+_DIAGNOSTICS_LIMIT = 200  # characters of a client's prefetched OperationOutcome text we quote back to it
 
 
 class FhirFetchError(Exception):
     """A FHIR read or search could not deliver usable data.
 
-    `reason` completes a sentence such as "Condition search at the FHIR server <reason>".
+    `reason` completes a sentence such as "Condition search at the FHIR server <reason>". It is
+    made of our own fixed phrases and numbers (status codes, seconds, bytes): never text the server
+    sent (an OperationOutcome's diagnostics can hold names, MRNs and birth dates, and a caller could
+    point fhirServer anywhere to read such text back from a card).
     `status` is the HTTP status when the server answered, else None.
     """
 
@@ -49,11 +54,121 @@ class FhirFetchError(Exception):
         self.status = status
 
 
+class CallBudget:
+    """What all FHIR fetching of one hook call may spend, retries included: seconds and bytes.
+
+    Per-read timeouts alone never stop a server that sends its headers or body a few bytes at a
+    time, so every GET of the call is also bounded by `expires`; `expire()` shuts down the sockets
+    of the GETs still running (a server trickling its headers is stopped there too). Bytes are
+    counted over every page of every query of the call, so memory is bounded per call, not per page.
+    """
+
+    def __init__(self, seconds: float, max_bytes: int):
+        self.seconds = float(seconds)
+        self.expires = time.monotonic() + self.seconds
+        self.max_bytes = max_bytes
+        self._used = 0
+        self._reading: dict[object, int] = {}  # bodies being read -> bytes so far
+        self._evicted: set[object] = set()
+        self._lock = threading.Lock()
+        self._sockets: set = set()
+        self._expired = False
+
+    def remaining(self) -> float:
+        return self.expires - time.monotonic()
+
+    def take(self, reader: object, size: int) -> None:
+        """Count `size` more bytes read by `reader` (one GET's body). Past max_bytes the biggest body still
+        being read is given up (_TooLarge, now or at its next read): one huge answer must not starve
+        the small ones of the same call."""
+        with self._lock:
+            if reader in self._evicted:
+                raise _TooLarge()
+            self._reading[reader] = self._reading.get(reader, 0) + size
+            self._used += size
+            if self._used > self.max_bytes:
+                biggest = max(self._reading, key=self._reading.get)
+                self._evicted.add(biggest)
+                if biggest is reader:
+                    raise _TooLarge()
+
+    def done(self, reader: object, *, kept: bool) -> None:
+        """`reader` finished its body: its bytes stay counted when kept, else they are given back."""
+        with self._lock:
+            size = self._reading.pop(reader, 0)
+            self._evicted.discard(reader)
+            if not kept:
+                self._used -= size
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            if not self._expired:
+                self._sockets.add(sock)
+                return
+        _shutdown(sock)
+
+    def unwatch(self, sock) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def expire(self) -> None:
+        """Stop every GET of this call still waiting on its server."""
+        with self._lock:
+            self._expired = True
+            sockets, self._sockets = list(self._sockets), set()
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+# The budget of the GET running on this thread: the connections below hand it their socket.
+_current = threading.local()
+
+
+class _WatchedConnection:
+    """Mixin for urllib3 connections: the socket waiting for an answer is watched by the call's budget."""
+
+    def getresponse(self, *args, **kwargs):
+        budget = getattr(_current, "budget", None)
+        if budget is not None and self.sock is not None:
+            budget.watch(self.sock)
+            _current.sockets.append(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _HTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def default_retry() -> Retry:
     """Retries for idempotent GETs: connection errors, read timeouts and 502/503/504.
 
     A 500 is not retried (it is usually a bug that will repeat). Retry-After is honoured but
-    capped at 1 s: a CDS answer is due in about 500 ms, we cannot wait minutes for an EHR.
+    capped at 1 s. FhirClient applies these settings itself, inside the call's deadline.
     """
     return Retry(
         total=2,
@@ -65,20 +180,25 @@ def default_retry() -> Retry:
     )
 
 
+_REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_REDIRECTS = 5
+_TRANSIENT_GRACE = 0.2  # seconds: a retry with less time left than this could not finish
+
+
 class FhirClient:
     """GETs FHIR resources and searchsets, following `next` links.
 
     One client can serve many hook calls: the FHIR base and the access token are per call.
     Settings:
-      timeout      (connect, read) seconds for each HTTP request;
+      timeout      (connect, read) seconds for each HTTP attempt (never more than the call has left);
       max_pages    pages of one search, the first included; more is an error (an incomplete
                    chart must not pass for a complete one);
-      max_bytes    bytes of one read or of all pages of one search together (decoded);
+      max_bytes    bytes (decoded) that all GETs of one call may read together (CallBudget);
       max_workers  how many fetches callers may run at once (sizes the connection pool; the
                    prefetch hydrator bounds its thread pool with it);
-      deadline     seconds one GET may take in all, retries and body included (default
-                   connect + 3 x read): per-read timeouts alone never stop a server that sends its
-                   answer a few bytes at a time.
+      deadline     seconds all fetching of one call may take, retries included (CDS_FHIR_DEADLINE).
+    Redirects and `next` links are followed only inside the FHIR base URL (same scheme, host and
+    port, path under the base path), so the access token never leaves it.
     """
 
     def __init__(
@@ -101,8 +221,9 @@ class FhirClient:
         self.retry = retry if retry is not None else default_retry()
         session = requests.Session()
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        session.max_redirects = 5
-        adapter = HTTPAdapter(max_retries=self.retry, pool_connections=4, pool_maxsize=max_workers)
+        session.trust_env = False  # no proxy or .netrc credentials picked up from the environment
+        adapter = _Adapter(max_retries=Retry(total=0, redirect=False, raise_on_status=False),
+                           pool_connections=4, pool_maxsize=max_workers)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
@@ -117,33 +238,41 @@ class FhirClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def budget(self) -> CallBudget:
+        """A fresh budget for one hook call: `deadline` seconds and `max_bytes` bytes."""
+        return CallBudget(self.deadline, self.max_bytes)
+
     # -- public API ------------------------------------------------------------------------
-    def read(self, url: str, *, access_token: str | None = None) -> dict:
+    def read(self, url: str, *, access_token: str | None = None, base: str | None = None,
+             budget: CallBudget | None = None) -> dict:
         """GET one resource (absolute URL). Any resource but an OperationOutcome is data."""
-        resource, _ = self._get_resource(url, access_token, budget=self.max_bytes)
+        resource = self._get_resource(url, access_token, budget=budget or self.budget(), scope=base or url)
         return resource
 
-    def search(self, url: str, *, access_token: str | None = None, base: str | None = None) -> list[dict]:
+    def search(self, url: str, *, access_token: str | None = None, base: str | None = None,
+               budget: CallBudget | None = None) -> list[dict]:
         """GET a searchset (absolute URL) and every `next` page; returns the entry resources.
 
         Relative `next` links are resolved against `base` (the FHIR service base), or against
-        the page's own URL when no base is given. A `next` link is followed only on the same
-        server (scheme, host, port) as `base`/`url`, so the token never leaves it.
+        the page's own URL when no base is given. Pages are followed only inside `base` (or the
+        first page's origin when no base is given), so the token never leaves it.
         """
-        bundle, used = self._get_resource(url, access_token, budget=self.max_bytes)
+        budget = budget or self.budget()
+        scope = base or _origin_url(url)
+        bundle = self._get_resource(url, access_token, budget=budget, scope=scope, search=True)
         if bundle.get("resourceType") != "Bundle":
-            raise self._fail(
-                f"answered a {bundle.get('resourceType')} where a search Bundle was expected", access_token
-            )
-        return self._collect(bundle, url, access_token, base=base, seen={url}, used=used)
+            raise self._fail("answered a resource that is not a search Bundle", access_token)
+        return self._collect(bundle, url, access_token, base=base, seen={url}, budget=budget)
 
-    def follow(self, bundle: dict, *, base: str, access_token: str | None = None) -> list[dict]:
+    def follow(self, bundle: dict, *, base: str, access_token: str | None = None,
+               budget: CallBudget | None = None) -> list[dict]:
         """Resources of the pages after `bundle` (e.g. a prefetched first page with a `next` link).
 
         The entries of `bundle` itself are not returned: the caller already has them.
         """
         seen = {link for link in [bundle_link(bundle, "self")] if link}
-        return self._collect(bundle, base, access_token, base=base, seen=seen, used=0, first_page=False)
+        return self._collect(bundle, base, access_token, base=base, seen=seen, budget=budget or self.budget(),
+                             first_page=False)
 
     # -- internals -------------------------------------------------------------------------
     def _collect(
@@ -154,22 +283,22 @@ class FhirClient:
         *,
         base: str | None,
         seen: set[str],
-        used: int,
+        budget: CallBudget,
         first_page: bool = True,
     ) -> list[dict]:
         """Resources of `bundle` (unless not `first_page`) and of the pages its next links lead to."""
         resources = self._page_resources(bundle, token) if first_page else []
-        allowed = _origin(base or url)
+        scope = base or _origin_url(url)
         resolve_against = (base.rstrip("/") + "/") if base else url
         pages = 1
         while True:
             nxt = bundle_link(bundle, "next")
             if not nxt:
                 return resources
-            nxt = urljoin(resolve_against, nxt)
-            if _origin(nxt) != allowed:
+            nxt = _join(resolve_against, nxt)
+            if not within(scope, nxt):
                 raise self._fail(
-                    f"returned a next link to another server ({urlsplit(nxt).hostname}); "
+                    "returned a next link outside the FHIR server's base URL; "
                     "not followed, so the access token stays with the FHIR server",
                     token,
                 )
@@ -180,14 +309,10 @@ class FhirClient:
                     f"has more than {self.max_pages} pages of results (max_pages); the rest was not read", token
                 )
             seen.add(nxt)
-            bundle, size = self._get_resource(nxt, token, budget=self.max_bytes - used)
-            used += size
+            bundle = self._get_resource(nxt, token, budget=budget, scope=scope, search=True)
             pages += 1
             if bundle.get("resourceType") != "Bundle":
-                raise self._fail(
-                    f"answered a {bundle.get('resourceType')} for page {pages} where a search Bundle was expected",
-                    token,
-                )
+                raise self._fail(f"answered a resource that is not a search Bundle for page {pages}", token)
             resources.extend(self._page_resources(bundle, token))
 
     def _page_resources(self, bundle: dict, token: str | None) -> list[dict]:
@@ -196,51 +321,108 @@ class FhirClient:
             count = f"{len(unusable)} {'entry' if len(unusable) == 1 else 'entries'}"
             raise self._fail(f"answered a search Bundle with {count} that are not FHIR resources "
                              f"({'; '.join(unusable[:3])})", token)
-        for outcome in bundle_outcomes(bundle):
-            if _is_error_outcome(outcome):
-                raise self._fail(f"reported an error in the search results: {outcome_text(outcome)}", token)
+        if any(_is_error_outcome(outcome) for outcome in bundle_outcomes(bundle)):
+            raise self._fail("reported an error in the search results (an OperationOutcome of severity error)", token)
         return bundle_resources(bundle)
 
-    def _get_resource(self, url: str, token: str | None, *, budget: int) -> tuple[dict, int]:
-        """GET `url`; return (resource, bytes read). Raises FhirFetchError for anything unusable."""
+    def _get_resource(self, url: str, token: str | None, *, budget: CallBudget, scope: str,
+                      search: bool = False) -> dict:
+        """GET `url` (following redirects inside `scope`, retrying transient faults while the budget
+        lasts); the resource. Raises FhirFetchError for anything unusable."""
         headers = {"Accept": FHIR_JSON}
+        if search:
+            headers["Prefer"] = "handling=strict"  # an unknown search parameter must fail, not be dropped
         if token:
             headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
-        until = started + self.deadline
-        try:
-            with self._session.get(url, headers=headers, timeout=self.timeout, stream=True) as resp:
-                status = resp.status_code
-                if not 200 <= status < 300:
-                    body = _read_capped(resp, _ERROR_BODY_LIMIT, truncate=True, until=until)
-                    raise self._fail(_status_reason(resp, body), token, status=status)
-                content_type = resp.headers.get("Content-Type", "")
-                body = _read_capped(resp, budget, until=until)
-        except FhirFetchError:
-            raise
-        except _TooLarge:
-            raise self._fail(
-                f"sent an answer larger than {self.max_bytes} bytes (max_bytes); it was not read to the end", token
-            ) from None
-        except _TooSlow:
-            raise self._fail(
-                f"sent its answer too slowly: not complete after {time.monotonic() - started:.1f} s "
-                f"(deadline {self.deadline:g} s per query)", token
-            ) from None
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:  # urllib3's: raised by raw reads
-            raise self._fail(self._transport_reason(exc, time.monotonic() - started), token) from None
-        log.debug("GET %s -> %s in %.0f ms", urlsplit(url).path, status, (time.monotonic() - started) * 1000)
+        retries = redirects = 0
+        while True:
+            if budget.remaining() <= 0:
+                raise self._fail(self._too_slow(budget, started), token)
+            try:
+                status, location, retry_after, body = self._get_once(url, headers, budget)
+            except _TooLarge:
+                raise self._fail(
+                    f"sent more than {budget.max_bytes} bytes for this call (max_bytes); the rest was not read", token
+                ) from None
+            except _TooSlow:
+                raise self._fail(self._too_slow(budget, started), token) from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if budget.remaining() <= 0:
+                    raise self._fail(self._too_slow(budget, started), token) from None
+                if self._transient(exc) and retries < self._retry_total() and budget.remaining() > _TRANSIENT_GRACE:
+                    retries += 1
+                    self._pause(self._backoff(retries), budget)
+                    continue
+                raise self._fail(self._transport_reason(exc, time.monotonic() - started), token) from None
+            if status in _REDIRECTS:
+                target = _join(url, location or "")
+                if not location or not within(scope, target):
+                    raise self._fail(f"answered HTTP {status} with a redirect outside the FHIR server's base URL; "
+                                     "not followed, so the access token stays with the FHIR server", token,
+                                     status=status)
+                redirects += 1
+                if redirects > _MAX_REDIRECTS:
+                    raise self._fail("redirected too many times", token, status=status)
+                url = target
+                continue
+            if status in self.retry.status_forcelist and retries < self._retry_total() \
+                    and budget.remaining() > _TRANSIENT_GRACE:
+                retries += 1
+                self._pause(min(retry_after if retry_after is not None else self._backoff(retries), 1.0), budget)
+                continue
+            if not 200 <= status < 300:
+                raise self._fail(_status_reason(status), token, status=status)
+            break
+        log.debug("GET -> %s in %.0f ms", status, (time.monotonic() - started) * 1000)
         try:
             resource = orjson.loads(body)
         except orjson.JSONDecodeError:
             what = "an empty body" if not body.strip() else "a body that is not JSON"
-            shown = f" (Content-Type {content_type})" if content_type else ""
-            raise self._fail(f"answered HTTP {status} with {what}{shown}", token) from None
+            raise self._fail(f"answered HTTP {status} with {what}", token) from None
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise self._fail("answered JSON that is not a FHIR resource (no resourceType)", token)
         if resource["resourceType"] == "OperationOutcome":
-            raise self._fail(f"answered with an OperationOutcome instead of data: {outcome_text(resource)}", token)
-        return resource, len(body)
+            raise self._fail("answered with an OperationOutcome instead of data", token)
+        return resource
+
+    def _get_once(self, url: str, headers: dict, budget: CallBudget) -> tuple[int, str | None, float | None, bytes]:
+        """One HTTP attempt: (status, Location, Retry-After seconds, body of a 2xx answer)."""
+        remaining = budget.remaining()
+        timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
+        _current.budget, _current.sockets = budget, []
+        try:
+            with self._session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as resp:
+                status = resp.status_code
+                if not 200 <= status < 300:  # the body is never read: nothing in it reaches a card or a log
+                    return status, resp.headers.get("Location"), _retry_after(resp), b""
+                return status, None, None, _read_capped(resp, budget)
+        finally:
+            for sock in _current.sockets:
+                budget.unwatch(sock)
+            _current.budget, _current.sockets = None, []
+
+    def _retry_total(self) -> int:
+        return int(self.retry.total or 0)
+
+    def _backoff(self, attempt: int) -> float:
+        return float(self.retry.backoff_factor or 0) * (2 ** (attempt - 1))
+
+    @staticmethod
+    def _pause(seconds: float, budget: CallBudget) -> None:
+        time.sleep(max(0.0, min(seconds, budget.remaining() - _TRANSIENT_GRACE)))
+
+    @staticmethod
+    def _transient(exc: BaseException) -> bool:
+        chain = list(_exception_chain(exc))
+        return any(isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                                  urllib3.exceptions.ProtocolError, ConnectionError, TimeoutError)) for e in chain) \
+            and not any(isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                                       requests.exceptions.InvalidSchema, ssl.SSLError)) for e in chain)
+
+    def _too_slow(self, budget: CallBudget, started: float) -> str:
+        return (f"did not complete its answer within the call's deadline ({budget.seconds:g} s for all FHIR "
+                f"fetching, CDS_FHIR_DEADLINE; this query ran {time.monotonic() - started:.1f} s)")
 
     def _transport_reason(self, exc: BaseException, elapsed: float) -> str:
         chain = list(_exception_chain(exc))
@@ -263,10 +445,6 @@ class FhirClient:
             return f"timed out connecting after {elapsed:.1f} s (connect timeout {connect:g} s per attempt)"
         if has(requests.exceptions.SSLError, ssl.SSLError):
             return "could not be reached (TLS handshake failed)"
-        if has(requests.exceptions.TooManyRedirects):
-            return "redirected too many times"
-        if has(requests.exceptions.RetryError):
-            return "kept failing after retries"
         if has(requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError):
             return "sent an answer that could not be decompressed"
         if has(requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError, ConnectionResetError):
@@ -277,7 +455,7 @@ class FhirClient:
 
     @staticmethod
     def _fail(reason: str, token: str | None, *, status: int | None = None) -> FhirFetchError:
-        if token and token in reason:  # e.g. a server that echoes the header in its diagnostics
+        if token and token in reason:  # defensive: no reason quotes the server, so none should hold it
             reason = reason.replace(token, "[token]")
         return FhirFetchError(reason, status=status)
 
@@ -368,13 +546,44 @@ def bundle_link(bundle: dict, relation: str) -> str | None:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
+    try:  # a server-sent URL may be anything: "http://[::1" makes urlsplit raise
+        parts = urlsplit(url)
+        port, host = parts.port, parts.hostname
     except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+        return "", "", None
+    scheme = parts.scheme.lower()
+    return scheme, (host or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _origin_url(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}/"
+
+
+def _join(base: str, link: str) -> str:
+    """urljoin, or "" (inside nothing) for a link it cannot read."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
+
+
+def within(base: str, url: str) -> bool:
+    """True when `url` is on the origin of `base` and its path lies under base's path.
+
+    "http://h/fhir" holds "http://h/fhir/Patient/1" and "http://h/fhir?x" but not "http://h/fhirx/..."
+    nor "http://h/other"; a path with dot segments is never inside (they could climb out of the base).
+    """
+    if _origin(url) != _origin(base) or not _origin(base)[1]:
+        return False   # (a URL urlsplit cannot read has no origin, so it is never inside)
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return False
+    path = parts.path or "/"
+    if any(segment in (".", "..") for segment in path.split("/")) or "%2e" in path.lower():
+        return False
+    root = urlsplit(base).path.rstrip("/")
+    return path == root or path.startswith(root + "/") or (not root and path.startswith("/"))
 
 
 # -- HTTP helpers ---------------------------------------------------------------------------
@@ -386,47 +595,46 @@ class _TooSlow(Exception):
     pass
 
 
-def _read_capped(resp: requests.Response, limit: int, *, truncate: bool = False, until: float | None = None) -> bytes:
-    """Read the (decoded) body, stopping past `limit` bytes (_TooLarge, or cut when `truncate`) or
-    past the monotonic time `until` (_TooSlow).
+def _read_capped(resp: requests.Response, budget: CallBudget) -> bytes:
+    """Read the (decoded) body while counting it against the call's bytes (_TooLarge) and time (_TooSlow).
 
-    read1 returns whatever has arrived (iter_content would wait for a full chunk), so a server
-    that trickles its answer is stopped within one read timeout after `until`.
+    read1 returns whatever has arrived (iter_content would wait for a full chunk), so a server that
+    trickles its answer is stopped within one read timeout after the deadline.
     """
     declared = resp.headers.get("Content-Length")
-    if not truncate and declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isdigit() and int(declared) > budget.max_bytes:
         raise _TooLarge()
-    body = bytearray()
-    while True:
-        if until is not None and time.monotonic() > until:
-            raise _TooSlow()
-        chunk = resp.raw.read1(64 * 1024, decode_content=True)
-        if not chunk:
-            break
-        body += chunk
-        if len(body) > limit:
-            if truncate:
-                return bytes(body[:limit])
-            raise _TooLarge()
-    return bytes(body)
-
-
-def _status_reason(resp: requests.Response, body: bytes) -> str:
-    status = resp.status_code
-    reason = f"answered HTTP {status}" + (f" {resp.reason}" if resp.reason else "")
-    hint = {
-        401: "the access token was missing, expired or not accepted",
-        403: "the access token does not allow this read",
-    }.get(status)
-    details = None
+    body, reader, kept = bytearray(), object(), False
     try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, dict) and parsed.get("resourceType") == "OperationOutcome":
-        details = outcome_text(parsed)
-    extra = "; ".join(x for x in (hint, details) if x)
-    return f"{reason} ({extra})" if extra else reason
+        while True:
+            if budget.remaining() <= 0:
+                raise _TooSlow()
+            chunk = resp.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
+            budget.take(reader, len(chunk))
+            body += chunk
+        kept = True
+        return bytes(body)
+    finally:
+        budget.done(reader, kept=kept)
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = (resp.headers.get("Retry-After") or "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _status_reason(status: int) -> str:
+    try:
+        phrase = " " + HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    hint = {
+        401: " (the access token was missing, expired or not accepted)",
+        403: " (the access token does not allow this read)",
+    }.get(status, "")
+    return f"answered HTTP {status}{phrase}{hint}"
 
 
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:

@@ -41,8 +41,9 @@ def _database() -> str:
     try:
         current_app.extensions["store"].ping()
     except Exception as exc:  # any driver error means "not ready"; the probe itself must not 500
-        log.warning("readiness: the database does not answer: %s", exc)
-        return f"failed ({type(exc).__name__})"
+        cause = exc.__cause__ or exc  # Store wraps driver errors in ServiceUnavailable
+        log.warning("readiness: the database does not answer (%s)", type(cause).__name__)
+        return f"failed ({type(cause).__name__})"
     return "ok"
 
 

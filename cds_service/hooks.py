@@ -8,9 +8,9 @@ from contextlib import contextmanager
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from . import data_files, discovery, order_sign
+from . import auth, data_files, discovery, fhir_servers, order_sign
 from .errors import InvalidRequest, NotReady, ServiceError, UnknownService, UnsupportedMediaType
-from .validation import validate_feedback, validate_order_sign
+from .validation import check_depth, validate_feedback, validate_order_sign
 
 log = logging.getLogger("spine_cds.audit")
 
@@ -36,9 +36,11 @@ def _body() -> object:
     if not raw:
         raise InvalidRequest("the request body is empty", field="$")
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", field="$") from None
+    check_depth(document)
+    return document
 
 
 @bp.get("/cds-services")
@@ -63,8 +65,8 @@ def _audited(kind: str, service_id: str):
         row["latency_ms"] = (time.perf_counter() - start) * 1000
         try:
             current_app.extensions["store"].add_audit(**row)
-        except Exception:  # the audit must never turn an answer into a 500
-            log.exception("audit write failed")
+        except Exception as exc:  # the audit must never turn an answer into a 500
+            log.warning("audit write failed (%s)", type(exc).__name__)  # not the message: it can hold SQL values
         log.info("%s service=%s hookInstance=%s patient=%s status=%s topics=%s %.1f ms", kind, service_id,
                  row.get("hook_instance"), row.get("patient_ref"), row["status"], row.get("topics"), row["latency_ms"])
 
@@ -74,11 +76,11 @@ def call_service(service_id: str):
     with _audited("call", service_id) as audit:
         service = _service_or_404(service_id)
         body = _body()
-        if isinstance(body, dict):
-            audit["hook_instance"] = str(body.get("hookInstance"))[:256] if body.get("hookInstance") else None
-            patient = (body.get("context") or {}).get("patientId") if isinstance(body.get("context"), dict) else None
-            audit["patient_ref"] = f"Patient/{patient}"[:128] if isinstance(patient, str) else None
         validate_order_sign(body)
+        # Ids enter the audit only once the request is valid: before that they are whatever a caller sent.
+        audit["hook_instance"] = str(body["hookInstance"])[:256]
+        audit["patient_ref"] = f"Patient/{body['context']['patientId']}"[:128]
+        fhir_servers.check(body.get("fhirServer"), current_app.config["CDS"], auth.caller_fhir_servers())
         not_ready = data_files.recent_problems()
         if not_ready:   # a broken install answers 503 naming the files, never a 500 half-way through
             raise NotReady("the service is not ready: " + "; ".join(not_ready))

@@ -13,7 +13,7 @@ from fhir_mappings.chart import Chart
 from fhir_mappings.facts import Facts
 from fhir_mappings.orders import MappingError, map_orders
 
-from . import crd
+from . import crd, patient_binding
 from .errors import InvalidRequest
 from .prefetch import hydrate, policies_from_templates
 
@@ -60,6 +60,7 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     token = (request.get("fhirAuthorization") or {}).get("access_token")
     hydrated = hydrate(request.get("prefetch"), context, policies_from_templates(service.get("prefetch", {})),
                        fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
+    hydrated = patient_binding.bind(hydrated, context["patientId"])
     chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today,
                         tuple(hydrated.failures.values()))
     options = crd.configuration(request, service)

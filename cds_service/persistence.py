@@ -12,12 +12,20 @@ the database; `metadata` below must describe the same schema (tests/test_migrati
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import migrations
+from .errors import ServiceUnavailable
+
+log = logging.getLogger("spine_cds.persistence")
 
 metadata = sa.MetaData()
 
@@ -64,17 +72,36 @@ jwt_replay = sa.Table(
 )
 
 
+DB_TIMEOUT = 3.0        # seconds one database operation of a request may take, connecting included
+RETRY_AFTER = 5         # seconds a client is told to wait after a database fault (Retry-After)
+_FAIL_FAST_FOR = 1.0    # seconds after a fault during which calls fail at once instead of waiting again
+
+
 class Store:
-    def __init__(self, url: str, *, migrate: bool = True):
+    """Every operation is bounded by DB_TIMEOUT and fails as ServiceUnavailable (503 + Retry-After), never
+    a driver exception: a stopped database refuses at once, a frozen one answers nothing, and neither
+    may hang a request, the readiness probe, or turn into a 500. Operations run on a small thread pool
+    and the request waits at most DB_TIMEOUT: PostgreSQL's statement_timeout is enforced by the server,
+    which does nothing while frozen. A write that finishes after its request gave up is harmless:
+    feedback is keyed (stored once when the client posts it again) and only acknowledged once committed.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True, timeout: float = DB_TIMEOUT):
         backend = sa.make_url(url).get_backend_name()
+        self.timeout = timeout
         if backend == "sqlite":
-            kwargs = {"connect_args": {"timeout": 15}}
+            kwargs = {"connect_args": {"timeout": timeout}}
         else:
-            kwargs = {"pool_pre_ping": True}
+            kwargs = {"pool_pre_ping": True, "pool_timeout": timeout}
             if backend == "postgresql":
-                # A database that does not answer must fail a readiness probe quickly, not hang a worker.
-                kwargs["connect_args"] = {"connect_timeout": 5}
+                ms = int(timeout * 1000)
+                kwargs["connect_args"] = {"connect_timeout": max(1, int(timeout)),
+                                          "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
         self.engine = sa.create_engine(url, future=True, **kwargs)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid: int | None = None
+        self._down_until = 0.0
+        self._last_fault: BaseException | None = None
         if backend == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
@@ -83,13 +110,34 @@ class Store:
             # inherited by the forked workers (two processes on one socket corrupt the session).
             self.engine.dispose()
 
+    def _bounded(self, operation, *args, **kwargs):
+        """operation(*args, **kwargs) within self.timeout; ServiceUnavailable on any database fault."""
+        now = time.monotonic()
+        if now < self._down_until:
+            raise _unavailable() from self._last_fault
+        if self._pool is None or self._pool_pid != os.getpid():  # threads do not survive gunicorn's fork
+            self._pool, self._pool_pid = ThreadPoolExecutor(max_workers=8, thread_name_prefix="db"), os.getpid()
+        future = self._pool.submit(operation, *args, **kwargs)
+        try:
+            return future.result(timeout=self.timeout)
+        except (FutureTimeout, SQLAlchemyError, OSError) as exc:
+            self._down_until, self._last_fault = time.monotonic() + _FAIL_FAST_FOR, exc
+            log.warning("database unavailable (%s)", type(exc).__name__)  # the type only: messages hold SQL and values
+            raise _unavailable() from exc  # the cause names the fault for /readyz; never sent to a client
+
     def ping(self) -> None:
         """Raises if the database does not answer a trivial query (readiness)."""
+        self._bounded(self._ping)
+
+    def _ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     def add_feedback(self, service_id: str, items: list[dict]) -> tuple[int, int]:
-        """Store each item once; returns (stored, duplicates)."""
+        """Store each item once; returns (stored, duplicates) once committed."""
+        return self._bounded(self._add_feedback, service_id, items)
+
+    def _add_feedback(self, service_id: str, items: list[dict]) -> tuple[int, int]:
         stored = duplicates = 0
         now = datetime.now(timezone.utc)
         with self.engine.begin() as conn:
@@ -117,6 +165,9 @@ class Store:
         row.setdefault("at", datetime.now(timezone.utc))
         if isinstance(row.get("topics"), (list, tuple)):
             row["topics"] = json.dumps(list(row["topics"]))
+        self._bounded(self._add_audit, row)
+
+    def _add_audit(self, row: dict) -> None:
         with self.engine.begin() as conn:
             conn.execute(audit.insert().values(**row))
 
@@ -140,6 +191,9 @@ class Store:
         Rows whose exp is before `forget_before` (now minus the leeway: such tokens are refused as
         expired anyway) are deleted in passing, so the table stays small without a cleanup job.
         """
+        return self._bounded(self._remember_jti, iss, jti, exp, forget_before)
+
+    def _remember_jti(self, iss: str, jti: str, exp: int, forget_before: int) -> bool:
         with self.engine.begin() as conn:
             conn.execute(jwt_replay.delete().where(jwt_replay.c.exp < forget_before))
             savepoint = conn.begin_nested()
@@ -152,7 +206,14 @@ class Store:
         return True
 
     def dispose(self) -> None:
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=False)
         self.engine.dispose()
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("the database did not answer in time; nothing was stored, try again",
+                              retry_after=RETRY_AFTER)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -286,7 +286,7 @@ def hydrate(
             failures[key] = "not prefetched, and the request has no fhirServer to fetch it from"
             continue
         kind, resource_type = _kind(rendered)
-        note = f" (the prefetched value was an OperationOutcome: {outcomes[key]})" if key in outcomes else ""
+        note = " (the prefetched value was an OperationOutcome)" if key in outcomes else ""
         jobs.append(_Job(key, kind, f"{resource_type} {kind}", url=f"{base}/{rendered.lstrip('/')}", note=note))
 
     if jobs:
@@ -308,36 +308,53 @@ def _run_jobs(
 ) -> None:
     own_client = client is None
     client = client or FhirClient()
+    # One budget for the whole call (CDS_FHIR_DEADLINE), retries included; what is not back by then
+    # is reported, and its sockets are shut down so no thread keeps reading for a call already answered.
+    budget = client.budget() if hasattr(client, "budget") else None
+    pool = ThreadPoolExecutor(max_workers=max(1, min(client.max_workers, len(jobs))), thread_name_prefix="fhir-prefetch")
     try:
-        workers = max(1, min(client.max_workers, len(jobs)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fhir-prefetch") as pool:
-            futures = [(job, pool.submit(_fetch, client, job, base, token)) for job in jobs]
-            # The app sets client.on_fetch(key, "ok" | "failed") for its metrics; other clients lack it.
-            on_fetch = getattr(client, "on_fetch", None) or (lambda key, outcome: None)
-            for job, future in futures:
-                try:
-                    fetched = future.result()
-                except FhirFetchError as err:
-                    on_fetch(job.key, "failed")
-                    failures[job.key] = f"{job.label} at the FHIR server {err.reason}{job.note}"
-                    continue
-                on_fetch(job.key, "ok")
-                if job.kind == "follow":
-                    resources[job.key] = resources[job.key] + fetched
-                else:
-                    resources[job.key] = fetched
-                    sources[job.key] = SOURCE_SERVER
+        futures = [(job, pool.submit(_fetch, client, job, base, token, budget)) for job in jobs]
+        if budget is not None:
+            wait([f for _, f in futures], timeout=max(0.0, budget.remaining()) + _DEADLINE_GRACE)
+            budget.expire()
+            wait([f for _, f in futures], timeout=_DEADLINE_GRACE)
+        # The app sets client.on_fetch(key, "ok" | "failed") for its metrics; other clients lack it.
+        on_fetch = getattr(client, "on_fetch", None) or (lambda key, outcome: None)
+        for job, future in futures:
+            if budget is not None and not future.done():
+                on_fetch(job.key, "failed")
+                failures[job.key] = (f"{job.label} at the FHIR server did not answer within the call's deadline "
+                                     f"({budget.seconds:g} s, CDS_FHIR_DEADLINE){job.note}")
+                continue
+            try:
+                fetched = future.result()
+            except FhirFetchError as err:
+                on_fetch(job.key, "failed")
+                failures[job.key] = f"{job.label} at the FHIR server {err.reason}{job.note}"
+                continue
+            on_fetch(job.key, "ok")
+            if job.kind == "follow":
+                resources[job.key] = resources[job.key] + fetched
+            else:
+                resources[job.key] = fetched
+                sources[job.key] = SOURCE_SERVER
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         if own_client:
             client.close()
 
 
-def _fetch(client: FhirClient, job: _Job, base: str | None, token: str | None) -> list[dict]:
+_DEADLINE_GRACE = 0.3  # seconds after the deadline for GETs to notice it and report how they ended
+
+
+def _fetch(client: FhirClient, job: _Job, base: str | None, token: str | None, budget=None) -> list[dict]:
+    limits = {"budget": budget} if budget is not None else {}
     if job.kind == "read":
-        return [client.read(job.url, access_token=token)]
+        scope = {"base": base} if budget is not None else {}  # redirects stay inside the FHIR base
+        return [client.read(job.url, access_token=token, **scope, **limits)]
     if job.kind == "search":
-        return client.search(job.url, access_token=token, base=base)
-    return client.follow(job.bundle, base=base, access_token=token)
+        return client.search(job.url, access_token=token, base=base, **limits)
+    return client.follow(job.bundle, base=base, access_token=token, **limits)
 
 
 def _kind(rendered: str) -> tuple[str, str]:

@@ -34,13 +34,13 @@ from fhir_mappings.level_facts import STENOSIS_ORDER
 from fhir_mappings.orders import MappingError, map_orders
 from terminology import cpt
 
-from . import discovery, order_sign
+from . import discovery, fhir_servers, order_sign
 from .config import ConfigError
 from .errors import InvalidRequest, UnknownService, UnsupportedMediaType
 from .synthetic.bundles import BundleError, request_from_bundle
 from .synthetic.instances import synthesize
 from .synthetic.scenarios import SCENARIOS
-from .validation import validate_order_sign
+from .validation import check_depth, validate_order_sign
 
 SERVICE_ID = "spine-surgery-order-sign"
 STATIC_FILES = {"index.html": "text/html", "sandbox.js": "text/javascript", "sandbox.css": "text/css"}
@@ -63,7 +63,8 @@ bp = Blueprint("sandbox", __name__)
 
 def init_app(app: Flask) -> None:
     """Register the sandbox unless CDS_SANDBOX=off."""
-    setting = app.config["CDS"].get("SANDBOX", "on")
+    # Unset: off when client JWTs are required, since its evaluations need no token.
+    setting = app.config["CDS"].get("SANDBOX") or ("on" if app.config["CDS"]["AUTH"] == "off" else "off")
     if setting not in ("on", "off"):
         raise ConfigError(f"CDS_SANDBOX must be 'on' or 'off', not {setting!r}")
     if setting == "on":
@@ -157,9 +158,11 @@ def _body() -> object:
     if not raw.strip():
         raise InvalidRequest("the body is empty: paste an order-sign request or a FHIR Bundle", field="$")
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", field="$") from None
+    check_depth(document)
+    return document
 
 
 def _as_request(body: object) -> dict:
@@ -197,6 +200,7 @@ def evaluate():
     if hook_request["hook"] != service["hook"]:
         raise InvalidRequest(f"service {SERVICE_ID} answers hook {service['hook']!r}, not {hook_request['hook']!r}",
                              field="$.hook")
+    fhir_servers.check(hook_request.get("fhirServer"), cfg)
     if cfg["AUTH"] != "off" and hook_request.get("fhirServer"):
         raise InvalidRequest("with CDS_AUTH=required the sandbox does not fetch from a fhirServer: send the chart "
                              "as prefetch, or paste a Bundle holding it", field="$.fhirServer")

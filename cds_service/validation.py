@@ -55,3 +55,23 @@ def validate_order_sign(document: object) -> None:
 
 def validate_feedback(document: object) -> None:
     validate(document, "feedback.schema.json")
+
+
+MAX_DEPTH = 100  # nesting levels of a request body; real FHIR stays far below, recursion limits far above
+
+
+def check_depth(document: object, limit: int = MAX_DEPTH) -> None:
+    """InvalidRequest when arrays and objects nest deeper than `limit` (walked without recursion:
+    a hostile body must get its 400 before any recursive validator or mapper sees it)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            raise InvalidRequest(f"the body nests arrays and objects more than {limit} levels deep", field="$")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))

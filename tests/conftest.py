@@ -17,14 +17,26 @@ def service_command(port: int) -> list[str]:
     return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
 
 
+def self_audience(command):
+    """`command` started with CDS_PUBLIC_BASE_URL set to the URL it listens on (the port is known only then)."""
+    def with_audience(port: int) -> list[str]:
+        return ["/usr/bin/env", f"CDS_PUBLIC_BASE_URL=http://127.0.0.1:{port}", *command(port)]
+    return with_audience
+
+
 def start_service(tmp_path, **env) -> ServerProcess:
     environ = {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(tmp_path / "var"), **env}
-    return ServerProcess.start(service_command, ready_path="/cds-services", env=environ, timeout=30)
+    command = service_command
+    if environ["CDS_AUTH"] == "required" and not environ.get("CDS_PUBLIC_BASE_URL"):
+        command = self_audience(service_command)  # CDS_AUTH=required does not start without it
+    return ServerProcess.start(command, ready_path="/cds-services", env=environ, timeout=30)
 
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory):
-    server = start_service(tmp_path_factory.mktemp("service"))
+    # A generous FHIR deadline: the tests on this service are about answers, and a loaded CI box (or the
+    # Node Medplum server) can take more than the default 4 s; tests/test_attacks.py pins the deadline.
+    server = start_service(tmp_path_factory.mktemp("service"), CDS_FHIR_DEADLINE="20")
     yield server
     server.stop()
 

@@ -32,7 +32,7 @@ from cds_service import auth
 from cds_service.app import create_app
 from cds_service.config import ConfigError
 from cds_service.persistence import Store, jwt_replay
-from tests.conftest import SERVICE_PATH, start_service
+from tests.conftest import SERVICE_PATH, self_audience, start_service
 from tests.stubs import fhir
 from tests.support.servers import ServerProcess, jwks_command
 
@@ -371,7 +371,8 @@ def test_unknown_kid_refetches_once_and_a_rotated_key_is_accepted(tmp_path):
         write_json(trusted, {IDP: {"jwks_url": jwks_server.url + "/jwks.json"}})
         env = {**os.environ, "CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": str(trusted),
                "CDS_VAR_DIR": str(tmp_path / "var"), "CDS_JWKS_MIN_REFETCH_SECONDS": "0"}
-        with ServerProcess.start(one_worker_service, ready_path="/cds-services", env=env, timeout=30) as server:
+        with ServerProcess.start(self_audience(one_worker_service), ready_path="/cds-services", env=env,
+                                 timeout=30) as server:
             url = server.url + DISCOVERY_PATH
 
             def attempt(kid: str, key) -> requests.Response:
@@ -471,9 +472,16 @@ def test_configured_origins_allow_those_and_no_other(proxied):
 # ---------------------------------------------------------------- start-up and defaults
 
 
-def test_bare_app_requires_auth_and_trusts_nobody(tmp_path, caplog):
+def test_bare_app_requires_auth_and_will_not_start_without_its_public_url(tmp_path):
+    # The audience would otherwise come from the caller's Host header.
+    with pytest.raises(ConfigError, match="CDS_PUBLIC_BASE_URL"):
+        create_app(environ={"CDS_VAR_DIR": str(tmp_path)})
+
+
+def test_app_with_only_its_public_url_requires_auth_and_trusts_nobody(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="spine_cds.auth"):
-        app = create_app(environ={"CDS_VAR_DIR": str(tmp_path)})  # no CDS_AUTH, no CDS_TRUSTED_ISSUERS
+        # no CDS_AUTH, no CDS_TRUSTED_ISSUERS
+        app = create_app(environ={"CDS_VAR_DIR": str(tmp_path), "CDS_PUBLIC_BASE_URL": "http://localhost"})
     assert app.config["CDS"]["AUTH"] == "required"
     warnings = [r for r in caplog.records if r.name == "spine_cds.auth"]
     assert len(warnings) == 1 and "CDS_TRUSTED_ISSUERS" in warnings[0].getMessage()
@@ -496,7 +504,7 @@ def test_static_issuer_through_the_test_client(tmp_path):
     trusted = tmp_path / "trusted.json"
     write_json(trusted, {EHR: {"jwks": EHR_JWKS}})
     client = create_app(environ={"CDS_VAR_DIR": str(tmp_path), "CDS_TRUSTED_ISSUERS": str(trusted),
-                                 "CDS_JWT_LEEWAY": "0"}).test_client()
+                                 "CDS_JWT_LEEWAY": "0", "CDS_PUBLIC_BASE_URL": "http://localhost"}).test_client()
     assert client.get(DISCOVERY_PATH, headers=bearer(token("http://localhost/cds-services"))).status_code == 200
     now = int(time.time())
     late = token("http://localhost/cds-services", iat=now - 300, exp=now - 10)  # within 60 s, not within 0 s

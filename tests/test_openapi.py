@@ -99,7 +99,7 @@ def test_every_error_response_is_documented_as_json(doc):
 
 
 def test_openapi_json_needs_no_client_jwt(tmp_path):
-    client = create_app({"AUTH": "required", "VAR_DIR": str(tmp_path)}).test_client()
+    client = create_app({"AUTH": "required", "PUBLIC_BASE_URL": "http://localhost", "VAR_DIR": str(tmp_path)}).test_client()
     assert client.get("/cds-services").status_code == 401
     response = client.get("/openapi.json")
     assert response.status_code == 200 and response.get_json()["openapi"].startswith("3.1.")
@@ -141,7 +141,7 @@ def test_examples_are_valid_and_accepted(client, doc, example_of):
 def _error_cases(tmp_path):
     small = create_app({"AUTH": "off", "VAR_DIR": str(tmp_path / "a"), "MAX_BODY_BYTES": 200}).test_client()
     off = create_app({"AUTH": "off", "VAR_DIR": str(tmp_path / "b")}).test_client()
-    locked = create_app({"AUTH": "required", "VAR_DIR": str(tmp_path / "c")}).test_client()
+    locked = create_app({"AUTH": "required", "PUBLIC_BASE_URL": "http://localhost", "VAR_DIR": str(tmp_path / "c")}).test_client()
     spine = fhir.service_request("Lumbar fusion L4-L5", cpts=["22633"], body_site="L4-L5")
     return [
         ("400", off.post(SERVICE_PATH, json={"hook": "order-sign"})),

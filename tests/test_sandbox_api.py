@@ -273,7 +273,7 @@ def test_sandbox_off_answers_404_everywhere(tmp_path, http):
 
 @pytest.mark.integration
 def test_with_client_jwts_required_the_sandbox_evaluates_but_never_fetches(tmp_path, http):
-    with start_service(tmp_path, CDS_AUTH="required") as server:
+    with start_service(tmp_path, CDS_AUTH="required", CDS_SANDBOX="on") as server:
         assert http.get(server.url + "/sandbox", timeout=10).status_code == 200
         body = evaluate(http, server, REQUEST)
         assert topics(body["answer"]) == ["criteria-met"]

@@ -242,7 +242,7 @@ def test_markdown_renderer_escapes_html_and_allows_only_http_links(service, page
 
 
 def test_feedback_refused_without_a_client_jwt_is_explained(tmp_path, browser):
-    with start_service(tmp_path, CDS_AUTH="required") as server:
+    with start_service(tmp_path, CDS_AUTH="required", CDS_SANDBOX="on") as server:
         context = browser.new_context()
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()

@@ -152,6 +152,17 @@ class PostgresServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
+    def halt(self) -> None:
+        """Stop the server (fast shutdown), keeping its data: `resume()` starts it again on the same port."""
+        self._terminate()
+
+    def resume(self, timeout: float = 30.0) -> None:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(self.process.args, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT, env=_env(), start_new_session=True,
+                                            preexec_fn=_die_with_parent(), **_user_kwargs(_run_as()))
+        self._wait_ready(timeout)
+
     def stop(self) -> None:
         """Stop the server and remove its directory. Safe to call twice."""
         self._terminate()
