@@ -2,10 +2,8 @@
 idempotent, safe to start concurrently, adopt databases made before migrations, and ship in the wheel."""
 from __future__ import annotations
 
-import fnmatch
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -136,13 +134,3 @@ def test_one_linear_history_starting_at_0001():
     assert [rev.revision for rev in scripts.walk_revisions()][-1] == "0001"
     assert Path(scripts.dir) == MIGRATIONS  # found through the package, not the working directory
 
-
-def test_migration_files_are_packaged():
-    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "cds_service.migrations" in tool["packages"]
-    patterns = tool["package-data"].get("cds_service.migrations", [])
-    # Python files directly in the package ship as modules; everything else must be package data.
-    needed = [p.relative_to(MIGRATIONS).as_posix() for p in MIGRATIONS.rglob("*") if p.is_file()
-              and "__pycache__" not in p.parts and not (p.parent == MIGRATIONS and p.suffix == ".py")]
-    unpackaged = [n for n in needed if not any(fnmatch.fnmatch(n, pattern) for pattern in patterns)]
-    assert "versions/0001_initial.py" in needed and unpackaged == []

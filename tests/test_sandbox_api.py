@@ -365,18 +365,3 @@ def test_levels_place_segment_measurements_at_their_level_and_regional_ones_apar
     assert rows["L4-L5"]["instability"]["evidence"][0]["reference"] == "DiagnosticReport/xr-1"
     assert rows[None]["deformity"]["text"] == "PI-LL 22°; Cobb 35° (T10-L3); LL 30°"
 
-
-def test_static_files_are_package_data():
-    import fnmatch
-    import tomllib
-    from pathlib import Path
-
-    import cds_service
-    from cds_service.sandbox import STATIC_FILES
-
-    root = Path(__file__).resolve().parents[1]
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cds_service"]
-    folder = Path(cds_service.__file__).parent / "static" / "sandbox"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(STATIC_FILES)
-    for name in STATIC_FILES:
-        assert any(fnmatch.fnmatch(f"static/sandbox/{name}", pattern) for pattern in patterns), name
