@@ -26,13 +26,14 @@ from .diagnoses import diagnoses_of
 from .facts import Facts, Order
 from .level_facts import _read_cached, level_facts_of, order_level_facts
 from .measures import _name_of_label, _read_text, derive_mismatches, measurements_of
-from .negation import asserted_valueset_mentions
+from .negation import valueset_mentions
 from .orders import map_orders
 from .red_flags import red_flags_of
+from .text import document
 from .resources import is_refuted
 
 
-TEXT_CACHES = (text_tokens, asserted_valueset_mentions, _asserted_care, _read_cached, _read_text, _name_of_label)
+TEXT_CACHES = (text_tokens, valueset_mentions, document, _asserted_care, _read_cached, _read_text, _name_of_label)
 
 
 def forget_texts() -> None:

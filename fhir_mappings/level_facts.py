@@ -20,7 +20,6 @@ from different resources are never merged: each keeps its own evidence and date.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Iterable
@@ -32,7 +31,8 @@ from terminology.systems import CPT, ICD10CM
 from terminology.valuesets import PhraseGate
 
 from .facts import Evidence, LevelFact
-from .negation import clause_bounds, is_negated
+from .negation import is_negated
+from .text import clause_bounds, document, fold_text, mask_text
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",
@@ -45,62 +45,11 @@ QUOTE_LIMIT = 160
 
 # --- text structure ------------------------------------------------------------------------------
 
-# Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
-_FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _PHRASE_SPLIT = re.compile(r",|&|\b(?:and|or|with|without|plus|as well as|along with)\b", re.IGNORECASE)
 _HEADING_COLON = re.compile(r"\s*:")
 _BLANK_LINE = re.compile(r"\n\s*\n")
-
-
-def fold_text(text: str) -> str:
-    """Typographic quotes and dashes folded, same length (offsets index the original)."""
-    return valuesets.normalize_text(text)
-
-
-def mask_text(text: str) -> str:
-    """The folded text with dots that end no sentence blanked, same length: clause and sentence
-    bounds computed on it ("3.5 mm" is no sentence end) index the original text."""
-    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), fold_text(text))
-
-
-class Sentences:
-    """Sentence and clause bounds of one masked text. Every sentence end is also a clause end
-    (negation._CLAUSE_END), so negation.clause_bounds and is_negated run on the sentence alone
-    give the same answer as on the whole text, without rescanning it for every mention."""
-
-    def __init__(self, masked: str):
-        self.masked = masked
-        starts = [0]
-        for match in _SENTENCE_END.finditer(masked):
-            starts.append(match.end())
-        self._starts = starts
-        self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
-
-    def sentence(self, start: int, end: int) -> tuple[int, int]:
-        index = bisect_right(self._starts, start) - 1
-        lo = self._starts[index]
-        right = _SENTENCE_END.search(self.masked, max(end, lo))
-        return lo, right.start() if right else len(self.masked)
-
-    def clause(self, start: int, end: int) -> tuple[int, int]:
-        key = (start, end)
-        if key not in self._clauses:
-            lo, hi = self.sentence(start, end)
-            left, right = clause_bounds(self.masked[lo:hi], start - lo, end - lo)
-            self._clauses[key] = (left + lo, right + lo)
-        return self._clauses[key]
-
-    def negated(self, start: int, end: int) -> bool:
-        lo, hi = self.sentence(start, end)
-        return is_negated(self.masked[lo:hi], start - lo, end - lo)
-
-    def spans(self):
-        """Every non-empty sentence, in order."""
-        for index, lo in enumerate(self._starts):
-            hi = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self.masked)
-            if self.masked[lo:hi].strip():
-                yield lo, hi
+# Kinds whose history is the point: a fusion done years ago is still there.
+HISTORY_KINDS = frozenset({"prior_fusion"})
 
 
 def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = QUOTE_LIMIT) -> str:
@@ -419,9 +368,9 @@ class _Reading:
 
     def __init__(self, text: str, find_mentions: Callable[..., list[_Mention]]):
         self.text = text
-        self.folded = fold_text(text)
-        self.masked = mask_text(text)
-        self.bounds = Sentences(self.masked)
+        self.bounds = document(text)
+        self.folded = self.bounds.folded
+        self.masked = self.bounds.masked
         self.levels = find_levels(text)
         self.mentions = find_mentions(self.folded, self.masked, bool(self.levels))
         # "and"/"or"/"," inside a mention or a level ("sacrum and ilium") split nothing.
@@ -575,8 +524,8 @@ class _Reading:
             spans.append(phrases[here + 1])
         return any(_HEDGE.search(self.folded, lo, hi) for lo, hi in spans)
 
-    def negated(self, mention: _Mention) -> bool:
-        return self.bounds.negated(mention.start, mention.end)
+    def assertion(self, mention: _Mention) -> str:
+        return self.bounds.assertion(mention.start, mention.end)
 
     def graded_here(self, detail: _Detail, anchor: tuple[int, int]) -> bool:
         """A real grade in the comma segment of the level, with no negation cue of its own,
@@ -658,7 +607,16 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
         quote = quote_span(text, *quoted, focus=mention.span)
         if prefix:
             quote = f"“{prefix}{quote[1:]}"
-        negated = reading.negated(mention)
+        assertion = reading.assertion(mention)
+        if mention.kind == _FUSION_WORD:
+            assertion = "negated" if assertion == "negated" else "present"   # read only for its levels
+        elif assertion == "historical" and mention.kind in HISTORY_KINDS:
+            assertion = "present"
+        elif assertion == "hypothetical" and find_mentions is _order_mentions:
+            assertion = "present"     # a draft order is a plan by nature
+        if assertion not in ("present", "negated"):
+            continue     # hedged, planned, a relative's, counselling, or history that is no finding now
+        negated = assertion == "negated"
         targets = [(lv, s) for lv in levels for s in _interspaces_of(mention.kind, lv)] or [(None, None)]
         for level, space in targets:
             detail = _detail_for(reading, mention, level)

@@ -25,7 +25,8 @@ from terminology.systems import LOINC
 from terminology.valuesets import PhraseGate, compile_phrases
 
 from .facts import Evidence, Measurement
-from .level_facts import Sentences, fold_text, mask_text, quote_span
+from .level_facts import quote_span
+from .text import document, fold_text
 from .resources import array, clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
 
 SI_TEST = "si_provocative_test"
@@ -186,13 +187,13 @@ class _Found:
 class _TextReader:
     def __init__(self, text: str, si_context: bool):
         self.text = text
-        self.folded = fold_text(text)
-        self.masked = mask_text(text)
+        self.bounds = document(text)
+        self.folded = self.bounds.folded
+        self.masked = self.bounds.masked
         self.levels = find_levels(text)
         self.numbers = "".join(self._level_masked())     # folded, levels as "§"
         self.si_context = si_context
         self.used: list[tuple[int, int]] = []
-        self.bounds = Sentences(self.masked)
 
     def _level_masked(self):
         last = 0
