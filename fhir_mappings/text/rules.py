@@ -25,6 +25,15 @@ def _load(name: str) -> dict:
     return yaml.safe_load(path.read_text("utf-8"))
 
 
+def load_text_data(name: str) -> dict:
+    """Another vocabulary file of terminology/data/text (phrase lists checked like the rule tables')."""
+    data = _load(name)
+    for key, value in data.items():
+        if isinstance(value, list) and value and not isinstance(value[0], list):
+            _phrases(value, f"{name} {key}")
+    return data
+
+
 def _phrases(items, where: str) -> list[str]:
     """A phrase list; YAML reads a bare no/yes/on/off as a boolean, so each must come back a string."""
     for item in items:
