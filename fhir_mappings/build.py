@@ -22,6 +22,7 @@ from terminology.valuesets import text_tokens
 
 from .care import _asserted_care, care_of
 from .chart import Chart
+from .dates import date_problems
 from .diagnoses import diagnoses_of
 from .facts import Facts, Order
 from .level_facts import _read_cached, level_facts_of, order_level_facts
@@ -51,10 +52,11 @@ def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
 
 def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
-    care, red_flags, level_facts, measured, diagnoses = [], [], [], [], []
+    care, red_flags, level_facts, measured, diagnoses, unread = [], [], [], [], [], []
     for resource in chart.resources:
         if is_refuted(resource):
             continue
+        unread += date_problems(resource)
         care += care_of(resource)
         red_flags += red_flags_of(resource)
         level_facts += level_facts_of(resource)
@@ -69,4 +71,5 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         level_facts=tuple(level_facts + order_level_facts(chart.draft_orders)),
         measurements=tuple(measured + derive_mismatches(measured)),
         diagnoses=tuple(diagnoses),
+        unread=tuple(unread),
     )

@@ -107,6 +107,7 @@ class Facts:
     level_facts: tuple[LevelFact, ...] = field(default=())
     measurements: tuple[Measurement, ...] = field(default=())
     diagnoses: tuple[Diagnosis, ...] = field(default=())
+    unread: tuple[str, ...] = field(default=())   # what the chart holds but could not be read (a malformed date)
 
     @property
     def spine_orders(self) -> tuple[Order, ...]:

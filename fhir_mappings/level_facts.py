@@ -361,6 +361,8 @@ class _Statement:
     quote: str
     severity: str | None = None
     value: float | None = None
+    assertion: str = "present"
+    from_text: bool = True
 
 
 class _Reading:
@@ -607,7 +609,7 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
         quote = quote_span(text, *quoted, focus=mention.span)
         if prefix:
             quote = f"“{prefix}{quote[1:]}"
-        assertion = reading.assertion(mention)
+        assertion = written = reading.assertion(mention)
         if mention.kind == _FUSION_WORD:
             assertion = "negated" if assertion == "negated" else "present"   # read only for its levels
         elif assertion == "historical" and mention.kind in HISTORY_KINDS:
@@ -624,7 +626,8 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
             present = not negated or reading.graded_here(detail, anchor)
             # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
             severity = detail.severity if present else None
-            statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value))
+            statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value,
+                                         written if present else "negated"))
     return tuple(statements)
 
 
@@ -665,7 +668,7 @@ def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> lis
     if not kinds:
         return []
     spaces = _level_spaces(level_texts) or [None]
-    return [_Statement(kind, space, True, quote) for kind, quote in kinds.items() for space in spaces]
+    return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in spaces]
 
 
 def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list[_Statement]:
@@ -741,7 +744,7 @@ def _procedure(resource: dict) -> list[_Statement]:
     # Levels only in the operative note: those it gives the fusion ("instrumented fusion L4-5").
     spaces = spaces or list(dict.fromkeys(s.interspace for s in notes if s.kind in (_FUSION_WORD, "prior_fusion")
                                           and s.interspace is not None))
-    return statements + [_Statement("prior_fusion", space, True, quote) for space in spaces or [None]]
+    return statements + [_Statement("prior_fusion", space, True, quote, from_text=False) for space in spaces or [None]]
 
 
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
@@ -789,7 +792,9 @@ def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
             best[key] = statement
     located = {(kind, present) for kind, space, present in best if space is not None}
     ref, day = reference(resource), clinical_period(resource)[0]
-    return [LevelFact(s.kind, s.interspace, s.present, Evidence(ref, s.quote, day), s.severity, s.value)
+    return [LevelFact(s.kind, s.interspace, s.present,
+                      Evidence(ref, s.quote, day, quote=s.quote.strip("“”") if s.from_text else None),
+                      s.severity, s.value, s.assertion)
             for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
 
 

@@ -554,7 +554,8 @@ def _measurements_of(resource: dict) -> list[Measurement]:
         if (name, value, unit, levels, test, positive) in seen:
             continue
         seen.add((name, value, unit, levels, test, positive))
-        out.append(Measurement(name, Evidence(ref, quote, day), value, unit, levels, test, positive))
+        out.append(Measurement(name, Evidence(ref, quote, day, quote=quote.strip("“”")), value, unit, levels, test,
+                               positive))
     return out
 
 
