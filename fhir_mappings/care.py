@@ -59,7 +59,7 @@ def _asserted_care(text: str) -> tuple[_ProseCare, ...]:
         if assertion not in _DONE:
             continue
         lo, hi = read.sentence(match.start(), match.end())
-        course = course_in(read.folded, lo, hi)
+        course = course_in(read.folded, lo, hi, match.span())
         snippet = _snippet(text, match.start(), match.end())
         description = f"{course.words}: “{snippet}”" if course else f"mentioned without dates: “{snippet}”"
         found.append(_ProseCare(kind, description, " ".join(text[lo:hi].split()), course, assertion))

@@ -38,8 +38,16 @@ class ProseCourse:
     words: str          # the dates as written
 
 
-def _duration(text: str, lo: int, hi: int) -> tuple[float, str] | None:
-    match = _DURATION.search(text, lo, hi)
+_OF_CARE = re.compile(r"\s+of\s+(?:[a-z/-]+\s+){0,3}$", re.IGNORECASE)
+_FOR = re.compile(r"^\s*(?:[a-z/-]+\s+){0,3}?(?:for|x|×|over|lasting)\s+$", re.IGNORECASE)
+
+
+def _duration(text: str, lo: int, hi: int, mention: tuple[int, int]) -> tuple[float, str] | None:
+    """The care's own duration: "8 weeks of (formal) PT" or "PT (2x/week) for 8 weeks", never another
+    span of time in the sentence ("ESI with 2 weeks of relief")."""
+    match = next((m for m in _DURATION.finditer(text, lo, hi)
+                  if (m.end() <= mention[0] and _OF_CARE.fullmatch(text, m.end(), mention[0]))
+                  or (mention[1] <= m.start() and _FOR.fullmatch(text, mention[1], m.start()))), None)
     if not match:
         return None
     number = match["n"].lower()
@@ -58,8 +66,8 @@ def _least(*dates: ProseDate) -> str:
     return min((d.precision for d in dates), key=_PRECISION.index)
 
 
-def course_in(text: str, lo: int, hi: int) -> ProseCourse | None:
-    """The dates of the care mentioned in text[lo:hi] (its clause or sentence), if it gives any."""
+def course_in(text: str, lo: int, hi: int, mention: tuple[int, int]) -> ProseCourse | None:
+    """The dates of the care mentioned at `mention` in text[lo:hi] (its sentence), if it gives any."""
     dates = find_dates(text, lo, hi)
     if not dates:
         return None
@@ -67,7 +75,7 @@ def course_in(text: str, lo: int, hi: int) -> ProseCourse | None:
         if _RANGE_JOIN.match(text[first.end:second.start]) and first.day <= second.day:
             return ProseCourse(first.day, second.day, True, _least(first, second), f"{first.text} to {second.text}")
     only = dates[0]
-    duration = _duration(text, lo, hi)
+    duration = _duration(text, lo, hi, mention)
     if duration is not None:
         if _ENDS.search(text[lo:only.start]):
             return ProseCourse(_shift(only.day, duration, -1), only.day, True, only.precision,

@@ -12,7 +12,8 @@ How a mention's assertion is decided:
    category stands between them; a backward trigger after it reaches it the same way, over at
    most BACKWARD_WORDS words. A trigger overlapping the mention is part of its name
    ("non-union") and reaches nothing.
-3. A negation that reaches the mention decides ("no prior fusion"); else the nearest trigger; none: the section's default (an
+3. A negation that reaches the mention decides ("no prior fusion"), then a relative ("father had
+   a spinal tumor"), else the nearest trigger; none: the section's default (an
    INDICATION or PLAN asserts no finding; FAMILY HISTORY is family's), else present.
 """
 from __future__ import annotations
@@ -147,7 +148,7 @@ class Document:
     def trigger_of(self, start: int, end: int) -> Trigger | None:
         """The trigger that decides the mention at [start, end), if any."""
         lo, hi = self.sentence(start, end)
-        best, distance, negation = None, None, None
+        best, distance, negation, family = None, None, None, None
         for trigger in self.triggers:
             if trigger.end <= lo or trigger.start >= hi or trigger.category in ("pseudo", "end"):
                 continue
@@ -164,8 +165,11 @@ class Document:
                 best, distance = trigger, gap
             if trigger.category == "negated" and negation is None:
                 negation = trigger
-        # A negation anywhere in reach outweighs a nearer history or hedge ("no prior fusion").
-        return negation or best
+            if trigger.category == "family" and family is None:
+                family = trigger
+        # A negation anywhere in reach outweighs a nearer history or hedge ("no prior fusion"); whose
+        # finding it is outweighs when it happened ("father had a spinal tumor").
+        return negation or family or best
 
     def assertion(self, start: int, end: int) -> str:
         key = (start, end)
