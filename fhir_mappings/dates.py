@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date
+from functools import lru_cache
 
 _FHIR_DATE = re.compile(
     r"(?P<y>[0-9]{4})(?:-(?P<m>0[1-9]|1[0-2])(?:-(?P<d>0[1-9]|[12][0-9]|3[01])"
@@ -19,8 +20,12 @@ PERIOD_FIELDS = ("performedPeriod", "effectivePeriod", "onsetPeriod", "occurrenc
 
 
 def parse_date(value) -> date | None:
-    if not isinstance(value, str):
-        return None
+    return _parse(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=8192)
+def _parse(value: str) -> date | None:
+    """Cached: a chart repeats its dates thousands of times (fhir_mappings.build empties it per chart)."""
     match = _FHIR_DATE.fullmatch(value.strip())
     if match is None:
         return None
@@ -37,19 +42,28 @@ def date_precision(value: str) -> str | None:
     return ("year", "month", "day")[min(2, value.strip().count("-"))] if "T" not in value else "day"
 
 
+_ALL_DATE_FIELDS = frozenset(DATE_FIELDS + PERIOD_FIELDS)
+
+
 def date_problems(resource: dict) -> list[str]:
     """Every date field of the resource that is present but not a FHIR date, as a sentence."""
     problems = []
-    fields = [(f, resource.get(f)) for f in DATE_FIELDS]
-    for period in PERIOD_FIELDS:
-        value = resource.get(period)
-        if isinstance(value, dict):
-            fields += [(f"{period}.start", value.get("start")), (f"{period}.end", value.get("end"))]
-    for field, value in fields:
-        if value is not None and parse_date(value) is None:
-            problems.append(f"{resource.get('resourceType', 'Resource')}/{resource.get('id', '?')} {field} "
-                            f"{value!r} is not a FHIR date; the date was not read")
+    for field in resource.keys() & _ALL_DATE_FIELDS:     # a set operation: most resources hold one or two
+        value = resource[field]
+        if field in PERIOD_FIELDS:
+            if isinstance(value, dict):
+                for end in ("start", "end"):
+                    day = value.get(end)
+                    if day is not None and (not isinstance(day, str) or _parse(day) is None):
+                        problems.append(_problem(resource, f"{field}.{end}", day))
+        elif value is not None and (not isinstance(value, str) or _parse(value) is None):
+            problems.append(_problem(resource, field, value))
     return problems
+
+
+def _problem(resource: dict, field: str, value) -> str:
+    return (f"{resource.get('resourceType', 'Resource')}/{resource.get('id', '?')} {field} {value!r} is not a "
+            "FHIR date; the date was not read")
 
 
 def add_months(day: date, months: int) -> date:

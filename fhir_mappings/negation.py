@@ -26,6 +26,7 @@ def valueset_mentions(text: str) -> tuple[tuple[str, int, int, str], ...]:
     return tuple((name, start, end, read.assertion(start, end)) for name, start, end in hits)
 
 
+@lru_cache(maxsize=4096)
 def asserted_valueset_mentions(text: str) -> tuple[tuple[str, int, int], ...]:
     """(value set, start, end) of every value-set phrase the text asserts as present: not negated,
     hedged, planned, historical, a relative's, or counselling."""
