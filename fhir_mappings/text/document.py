@@ -25,7 +25,7 @@ from functools import cached_property, lru_cache
 
 from terminology.valuesets import normalize_text
 
-from .rules import context_rules, phrase_key, section_rules
+from .rules import TOKEN, context_rules, phrase_key, section_rules
 
 # Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
 _FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
@@ -110,6 +110,8 @@ class Document:
 
     @cached_property
     def sections(self) -> tuple[Section, ...]:
+        if ":" not in self.folded and "\n" not in self.folded:
+            return ()          # a heading ends with a colon or its line
         rules = section_rules()
         found = []
         for match in rules.pattern.finditer(self.folded):
@@ -128,13 +130,27 @@ class Document:
     # --- assertion -------------------------------------------------------------------------------
     @cached_property
     def triggers(self) -> tuple[Trigger, ...]:
+        """Every trigger, pseudo-trigger and termination, leftmost-longest and non-overlapping."""
         rules = context_rules()
-        found = []
-        for match in rules.pattern.finditer(self.masked):
-            for rule in rules.rules[phrase_key(match.group())]:
-                found.append(Trigger(rule.category, rule.forward, rule.backward, rule.ends,
-                                     match.start(), match.end(), match.group()))
+        tokens = [(m.group().lower(), m.start(), m.end()) for m in TOKEN.finditer(self.masked)]
+        found, i = [], 0
+        while i < len(tokens):
+            for phrase in rules.by_first.get(tokens[i][0], ()):
+                n = len(phrase)
+                if tuple(t[0] for t in tokens[i:i + n]) == phrase and self._joined(tokens[i:i + n]):
+                    start, end = tokens[i][1], tokens[i + n - 1][2]
+                    for rule in rules.rules[" ".join(phrase)]:
+                        found.append(Trigger(rule.category, rule.forward, rule.backward, rule.ends, start, end,
+                                             self.masked[start:end]))
+                    i += n
+                    break
+            else:
+                i += 1
         return tuple(found)
+
+    def _joined(self, tokens) -> bool:
+        """Only whitespace or hyphens between the words of a phrase."""
+        return all(not self.masked[a[2]:b[1]].strip(" \t\n\r-") for a, b in zip(tokens, tokens[1:]))
 
     def _stops(self, category: str, lo: int, hi: int) -> bool:
         """A clause mark, or a termination for this category, between lo and hi."""

@@ -50,12 +50,20 @@ class Rule:
     ends: frozenset[str] = frozenset()   # termination: the categories whose scope it ends ("*": all)
 
 
+# The words of a text as trigger phrases see them: letters and digits, kept together across "/" and
+# "'" ("s/p", "mother's"), and "?" on its own. Phrases are matched as runs of these tokens separated by
+# whitespace or hyphens only: the one phrase compiler's rules (terminology.phrases), read token by
+# token so that hundreds of triggers cost one pass over the words, not one regex branch per position.
+TOKEN = re.compile(r"[a-z0-9]+(?:['/][a-z0-9]+)*|\?", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class ContextRules:
     pattern: re.Pattern
     rules: dict[str, tuple[Rule, ...]]   # phrase_key -> rules
     clause_marks: frozenset[str]
     category_marks: dict[str, frozenset[str]]
+    by_first: dict[str, tuple[tuple[str, ...], ...]]   # first token -> phrases (as tokens), longest first
 
 
 @cache
@@ -81,7 +89,14 @@ def context_rules() -> ContextRules:
             rules[key] = [Rule("end", False, False, old.ends | ends)]
     merged = {key: _merge(found) for key, found in rules.items()}
     marks = {category: frozenset(found) for category, found in (data.get("category_marks") or {}).items()}
-    return ContextRules(compile_phrases(rules), merged, frozenset(data.get("clause_marks", ())), marks)
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for key in merged:
+        tokens = tuple(TOKEN.findall(key))
+        if " ".join(tokens) != key:
+            raise ValueError(f"context.yaml: {key!r} is not a run of words")
+        by_first.setdefault(tokens[0], []).append(tokens)
+    index = {first: tuple(sorted(found, key=len, reverse=True)) for first, found in by_first.items()}
+    return ContextRules(compile_phrases(rules), merged, frozenset(data.get("clause_marks", ())), marks, index)
 
 
 def _merge(found: list[Rule]) -> tuple[Rule, ...]:
