@@ -62,9 +62,15 @@ def _read(match: re.Match) -> tuple[date, str] | None:
         return None      # "2/30/2025": no such day; not guessed
 
 
+_YEARISH = re.compile(r"\d\d")     # every form above writes a year of at least two digits
+
+
 def find_dates(text: str, lo: int = 0, hi: int | None = None) -> list[ProseDate]:
+    hi = len(text) if hi is None else hi
+    if not _YEARISH.search(text, lo, hi):
+        return []
     found = []
-    for match in _DATE.finditer(text, lo, len(text) if hi is None else hi):
+    for match in _DATE.finditer(text, lo, hi):
         read = _read(match)
         if read is not None:
             found.append(ProseDate(read[0], read[1], match.start(), match.end(), match.group()))
