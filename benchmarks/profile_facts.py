@@ -21,7 +21,6 @@ from datetime import date, timedelta
 from fhir_mappings import care, diagnoses, level_facts, measures, red_flags, resources
 from fhir_mappings.build import TEXT_CACHES, build_facts
 from fhir_mappings.chart import Chart
-from terminology import valuesets
 from tests.stubs import fhir, seeds
 
 _CACHES = TEXT_CACHES + (resources._system,)

@@ -102,7 +102,7 @@ def _mentions(resource: dict) -> list[CareEpisode]:
                 continue        # "12 PT visits ... of physical therapy": one course named twice
             seen.add(key)
             evidence = Evidence(reference(resource), care.description, course.start if course else None,
-                                quote=care.quote, source="text")
+                                quote=care.quote)
             if course is None:
                 episodes.append(CareEpisode(care.kind, None, None, evidence, assertion=care.assertion))
             else:

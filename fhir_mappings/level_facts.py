@@ -1,7 +1,9 @@
 """Conditions, reports, observations, procedures (and the draft orders) -> LevelFacts: what the
 chart says at each interspace.
 
-Free text is read clause by clause (negation.clause_bounds). Inside a clause, phrases are
+Free text is read by fhir_mappings.text: a mention counts when the text asserts it as present (negated:
+an absent fact; history only for a prior fusion; hedged, planned, a relative's or counselling: nothing).
+The structure is read clause by clause (text.clause_bounds). Inside a clause, phrases are
 split at commas and at "and" / "or" / "with", and a level belongs to the concepts written in
 its own phrase ("stenosis at L2-3"); a level standing in a phrase without one (", L4-5 and
 L5-S1", ", moderate to severe at L3-4") belongs to the nearest concept before it. Findings of
@@ -32,7 +34,7 @@ from terminology.valuesets import PhraseGate
 
 from .facts import Evidence, LevelFact
 from .negation import is_negated
-from .text import clause_bounds, document, fold_text, mask_text
+from .text import clause_bounds, document
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",

@@ -17,7 +17,7 @@ from importlib import resources
 
 import pytest
 
-from fhir_mappings import care, diagnoses, level_facts, measures, negation, red_flags, resources as fhir_resources
+from fhir_mappings import care, diagnoses, level_facts, measures, red_flags, resources as fhir_resources
 from fhir_mappings.build import TEXT_CACHES, build_facts
 from fhir_mappings.chart import Chart
 from fhir_mappings.resources import is_refuted
