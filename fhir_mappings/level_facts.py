@@ -30,11 +30,13 @@ from terminology import cpt, valuesets
 from terminology.conservative_care import procedure_classes_in_text, procedure_gate
 from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
 from terminology.systems import CPT, ICD10CM
+from terminology.phrases import compile_phrases
 from terminology.valuesets import PhraseGate
 
 from .facts import Evidence, LevelFact
 from .negation import is_negated
 from .text import clause_bounds, document
+from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",
@@ -84,12 +86,8 @@ class _Mention:
 
 
 def _pattern(phrases: Iterable[str] = (), regexes: Iterable[str] = ()) -> re.Pattern | None:
-    """Whole-word alternation: hand-written regexes first, then phrases longest first."""
-    words = sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p))
-    alternatives = list(regexes) + [r"\s+".join(re.escape(w) for w in p.split()) for p in words]
-    if not alternatives:
-        return None
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])", re.IGNORECASE)
+    """Whole-word alternation by the one phrase compiler: hand-written regexes first, then phrases longest first."""
+    return compile_phrases(phrases, regexes=regexes)
 
 
 def _valueset_text(*names: str) -> list[str]:
@@ -101,55 +99,18 @@ def _valueset_negatives(*names: str) -> list[str]:
     return [p for name in names for p in valuesets.get(name).negative_text]
 
 
-# The value sets that name each kind in text (the coded ones also count stenosis with/without
-# claudication, see _CODED_KINDS).
-_TEXT_SETS = {
-    "spondylolisthesis": ("spondylolisthesis",), "instability": ("spinal_instability",), "stenosis": ("stenosis",),
-    "deformity": ("scoliosis", "kyphosis", "flat_back"), "pseudarthrosis": ("pseudarthrosis",),
-    "hardware_failure": ("hardware_failure",),
-}
-_EXTRA_PHRASES = {
-    "spondylolisthesis": ("slip", "slippage"),
-    "instability": ("dynamic instability", "segmental instability", "hypermobility", "hypermobile", "abnormal motion",
-                    "excessive motion", "pathologic motion", "pathological motion", "unstable", "mobile spondylolisthesis"),
-    "stenosis": ("neural compression", "foraminal encroachment", "foraminal compromise", "canal compromise",
-                 "recess narrowing", "lateral recess narrowing", "central canal narrowing", "stenotic"),
-    "deformity": ("sagittal imbalance", "coronal imbalance", "malalignment", "curvature", "dextroscoliosis",
-                  "levoscoliosis", "flatback", "flat back", "hypolordosis", "loss of lordosis"),
-    "pseudarthrosis": ("nonunion", "non-union", "non union"),
-    "hardware_failure": ("fractured hardware", "hardware fracture", "hardware failure", "hardware breakage",
-                         "broken rod", "broken rods", "rod fracture", "fractured rod", "fractured rods", "broken screw",
-                         "broken screws", "screw fracture", "fractured screw", "fractured screws", "screw loosening",
-                         "loose screws"),
-}
-_STRAIGHTENED_LORDOSIS = r"straightening\s+of\s+(?:the\s+)?(?:normal\s+)?(?:lumbar\s+|cervical\s+)?lordo(?:sis|tic\s+curve)"
-_EXTRA_REGEXES = {
-    "instability": (r"dynamic\s+(?:spondylo|antero|retro)?listhesis",),
-    "stenosis": (r"narrowing\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:canal|foramina|foramen|lateral\s+recess(?:es)?)",),
-    "deformity": (_STRAIGHTENED_LORDOSIS,
-                  r"(?:loss|reversal|decrease|flattening)\s+of\s+(?:the\s+)?(?:normal\s+)?(?:lumbar\s+)?lordosis",
-                  r"(?:decreased|reduced|diminished)\s+(?:lumbar\s+)?lordosis",
-                  r"\d+(?:\.\d+)?\s*-?\s*(?:°|degrees?)\s+(?:[a-z]+\s+){0,2}curve"),
-    "hardware_failure": (r"(?:halos?|lucency|lucencies)\s+(?:around|surrounding)\s+(?:the\s+)?(?:\w+\s+)?screws?",),
-}
-_EXTRA_NEGATIVES = {
-    "spondylolisthesis": (r"slip(?:ped|s)?[\s-]*(?:and|&|n)[\s-]*fall\w*",
-                          r"slip(?:ped|s)?\s+on\s+(?:the\s+|a\s+)?(?:ice|stairs?|steps?|floor|wet\s+\w+)"),
-    "instability": (r"unstable\s+(?:angina|gait|vital\s+signs|on\s+(?:his|her|their)\s+feet)",
-                    r"(?:medically|clinically|hemodynamically)\s+unstable"),
-    "deformity": (r"normal\s+(?:\w+\s+)?curvature",),
-}
-
-
-# A word every match of each hand-written regex above holds as a whole word (tokens of
-# valuesets.text_tokens), for the pre-filter: kept next to the regexes, checked against them by
-# tests/test_facts_prefilter.py. Change one, change the other.
-_EXTRA_REGEX_ANCHORS = {
-    "instability": ("dynamic",),
-    "stenosis": ("narrowing",),
-    "deformity": ("straightening", "lordosis", "curve"),
-    "hardware_failure": ("screw", "screws"),
-}
+# How each finding is named in text: terminology/data/text/level_findings.yaml.
+_FINDINGS = load_text_data("level_findings.yaml")
+_TEXT_SETS = {kind: tuple(sets) for kind, sets in _FINDINGS["text_sets"].items()}
+_EXTRA_PHRASES = {kind: tuple(found) for kind, found in _FINDINGS["extra_phrases"].items()}
+_EXTRA_REGEXES = {kind: tuple(found) for kind, found in _FINDINGS["extra_regexes"].items()}
+_EXTRA_NEGATIVES = {kind: tuple(found) for kind, found in _FINDINGS["not_the_finding"].items()}
+# A word every match of each hand-written regex holds as a whole word (tokens of valuesets.text_tokens),
+# for the pre-filter: checked against the regexes by tests/test_facts_prefilter.py.
+_EXTRA_REGEX_ANCHORS = {kind: tuple(found) for kind, found in _FINDINGS["regex_anchors"].items()}
+_STRAIGHTENED_LORDOSIS = _FINDINGS["always_subtle"]
+if _STRAIGHTENED_LORDOSIS not in _EXTRA_REGEXES["deformity"]:
+    raise ValueError("level_findings.yaml: always_subtle must be one of the deformity regexes")
 
 
 def _kind_phrases(kind: str) -> list[str]:
