@@ -525,8 +525,13 @@ def _observation(resource: dict) -> list[_Found]:
 
 # --- resources -> measurements ------------------------------------------------------------------------
 
+_SI_INJECTION_CODES = frozenset(_PROSE["si_injection_codes"])
+
+
 def _si_context(resource: dict) -> bool:
-    """An SI-joint injection or block: relief written in its notes is that block's."""
+    """An SI-joint injection or block, coded or named: relief written in its notes is that block's."""
+    if any(code.upper() in _SI_INJECTION_CODES for _, code in codings(resource, "code")):
+        return True
     return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
 
 
