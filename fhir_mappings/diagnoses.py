@@ -2,7 +2,8 @@
 
 A Condition counts when it is neither refuted nor inactive/resolved, by a verified coding in
 a value set (coded=True) or by its name (code.text or a coding's display) naming the value
-set without negation (coded=False). Notes never make a diagnosis: "no scoliosis" in a note
+set as present (coded=False; fhir_mappings.text: not negated, hedged, planned, historical, a
+relative's or counselling: "History of vertebral fracture" names no fracture now). Notes never make a diagnosis: "no scoliosis" in a note
 is a finding (level_facts), not a problem; draft orders are never read here.
 """
 from __future__ import annotations
@@ -50,7 +51,8 @@ def diagnoses_of(resource) -> list[Diagnosis]:
     for name, description in coded.items():
         diagnoses.append(Diagnosis(name, Evidence(reference(resource), description, onset), onset, coded=True))
     for name, description in named.items():
-        diagnoses.append(Diagnosis(name, Evidence(reference(resource), description, onset), onset, coded=False))
+        evidence = Evidence(reference(resource), description, onset, quote=description.strip("“”"))
+        diagnoses.append(Diagnosis(name, evidence, onset, coded=False))
     return diagnoses
 
 

@@ -219,3 +219,30 @@ def test_find_si_tests_returns_spans_and_accepts_plurals():
     # match_si_tests is unchanged: the plural is not one of its phrases
     assert measurements.match_si_tests("compression tests") == frozenset()
     assert measurements.find_si_tests("no tests named") == []
+
+
+def test_relief_in_the_note_of_a_coded_si_injection_is_one_block():
+    injection = fhir.procedure("Injection procedure", performed="2025-03-10", cpt="27096",
+                               note="80% relief at 30 minutes, 90% relief at 2 hours.")
+    (block,) = [m for m in map_measurements([injection]) if m.name == "si_block_relief"]
+    assert block.value == 90.0
+
+
+def test_relief_in_the_note_of_another_injection_is_no_si_block():
+    injection = fhir.procedure("Injection procedure", performed="2025-03-10", cpt="64483",
+                               note="80% relief at 30 minutes.")
+    assert [m for m in map_measurements([injection]) if m.name == "si_block_relief"] == []
+
+
+def test_a_value_in_a_unit_the_service_cannot_convert_is_left_out_and_said():
+    sva = fhir.observation("Sagittal vertical axis", value=3, unit="[in_i]")
+    (found,) = map_measurements([sva])
+    assert (found.name, found.value, found.unit) == ("sagittal_vertical_axis", None, "[in_i]")
+    assert "left out" in found.evidence.description
+
+
+def test_the_ucum_code_is_the_unit_not_the_display():
+    sva = fhir.observation("Sagittal vertical axis", value=45, unit="millimeters")
+    sva["valueQuantity"]["code"] = "mm"
+    (found,) = map_measurements([sva])
+    assert (found.value, found.unit) == (4.5, "cm")
