@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from terminology.valuesets import text_tokens
 
+from .attachments import forget_chart, read_chart
 from .care import _asserted_care, care_of
+from .care_sources import medication_index
 from .chart import Chart
 from .diagnoses import diagnoses_of
 from .facts import Facts, Order
@@ -38,6 +40,7 @@ TEXT_CACHES = (text_tokens, asserted_valueset_mentions, _asserted_care, _read_ca
 def forget_texts() -> None:
     for cached in TEXT_CACHES:
         cached.cache_clear()
+    forget_chart()
 
 
 def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
@@ -50,11 +53,14 @@ def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
 
 def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
+    # Every note and report body is decoded once here; the mappers below read it from there.
+    unread = read_chart([r for r in chart.resources if not is_refuted(r)])
+    medications = medication_index(chart.resources)
     care, red_flags, level_facts, measured, diagnoses = [], [], [], [], []
     for resource in chart.resources:
         if is_refuted(resource):
             continue
-        care += care_of(resource)
+        care += care_of(resource, medications)
         red_flags += red_flags_of(resource)
         level_facts += level_facts_of(resource)
         measured += measurements_of(resource)
@@ -64,7 +70,7 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         care=tuple(care),
         red_flags=tuple(red_flags),
         today=chart.today,
-        unavailable=chart.unavailable,
+        unavailable=chart.unavailable + tuple(u.render() for u in unread),
         level_facts=tuple(level_facts + order_level_facts(chart.draft_orders)),
         measurements=tuple(measured + derive_mismatches(measured)),
         diagnoses=tuple(diagnoses),

@@ -31,6 +31,7 @@ from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
 from terminology.systems import CPT, ICD10CM
 from terminology.valuesets import PhraseGate
 
+from .attachments import attachment_texts
 from .facts import Evidence, LevelFact
 from .negation import clause_bounds, is_negated
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
@@ -740,6 +741,7 @@ def _report(resource: dict) -> list[_Statement]:
     texts = _texts(resource, "code") + _texts(resource, "conclusionCode")
     if isinstance(resource.get("conclusion"), str):
         texts.append(resource["conclusion"])
+    texts += [found.text for found in attachment_texts(resource)]
     statements = _coded_statements(resource, "conclusionCode", _texts(resource, "conclusionCode"))
     return statements + [s for text in texts for s in _read(text)] + _notes(resource)
 
@@ -786,8 +788,14 @@ def _procedure(resource: dict) -> list[_Statement]:
     return statements + [_Statement("prior_fusion", space, True, quote) for space in spaces or [None]]
 
 
+def _document(resource: dict) -> list[_Statement]:
+    """A clinical note: its attachments' text (never its type or title)."""
+    return [s for found in attachment_texts(resource) for s in _read(found.text)]
+
+
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
     "Condition": _condition, "DiagnosticReport": _report, "Observation": _observation, "Procedure": _procedure,
+    "DocumentReference": _document,
 }
 
 
