@@ -264,10 +264,11 @@ def medication_episode(resource: dict, medications: Mapping[str, dict]) -> CareE
     medication, where = _medication_of(resource, medications)
     names = _medication_names(resource, medication)
     found = None
+    quote = names[0] if names else ""
     for system, code in codings(medication, "code", "medicationCodeableConcept"):
         if system == RXNORM and (found := medication_class_of_rxcui(code)):
+            quote = quote or f"RxNorm {code}"
             break
-    quote = names[0] if names else ""
     if found is None:
         for name in names:
             hit = medication_class_in_text(name)

@@ -738,7 +738,8 @@ def _condition(resource: dict) -> list[_Statement]:
 
 
 def _report(resource: dict) -> list[_Statement]:
-    texts = _texts(resource, "code") + _texts(resource, "conclusionCode")
+    # Not the report's code: a title names what was looked for ("XR SCOLIOSIS SURVEY"), not a finding.
+    texts = _texts(resource, "conclusionCode")
     if isinstance(resource.get("conclusion"), str):
         texts.append(resource["conclusion"])
     texts += [found.text for found in attachment_texts(resource)]
