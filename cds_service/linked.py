@@ -109,8 +109,7 @@ def follow_links(resources: list[dict], *, fhir_server: str | None, access_token
     wants = _wanted(resources, base)
     if not wants:
         return Linked(resources)
-    unavailable = [f"{w.label} was not read: {w.why}" for w in wants if w.url is None
-                   and w.owner is not None]   # a result or medication missing without a server: nothing to say
+    unavailable = [f"{w.label} was not read: {w.why}" for w in wants if w.url is None]
     readable = [w for w in wants if w.url is not None]
     if len(readable) > MAX_READS:
         unavailable.append(f"{len(readable) - MAX_READS} linked results, medications or attachments were not read "

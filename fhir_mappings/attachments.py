@@ -98,8 +98,6 @@ def _declared_charset(attachment: dict) -> str | None:
 def _bytes(attachment: dict, cap: int) -> bytes:
     data = attachment.get("data")
     if not isinstance(data, str) or not data:
-        if isinstance(attachment.get("url"), str):
-            raise CannotRead("its url was not read (no fhirServer, or not on it)")
         raise CannotRead("it holds neither data nor a url")
     size = attachment.get("size")
     if isinstance(size, int) and size > cap or len(data) > (cap * 4) // 3 + 4:
@@ -248,11 +246,17 @@ def _title(resource: dict, attachment: dict) -> str:
     return ""
 
 
+def _inline(attachments: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """Attachments with data, or with neither data nor url. One that has only a url is the
+    service's to fetch (cds_service/linked.py folds the Binary in as data, or reports why not)."""
+    return [(source, a) for source, a in attachments if a.get("data") or not isinstance(a.get("url"), str)]
+
+
 def _read_resource(resource: dict, budget: list[int] | None, unread: list[Unread]) -> tuple[AttachmentText, ...]:
     """The first rendition that reads (the same document is not read twice); when none does,
     every rendition is reported with its reason."""
     failed: list[Unread] = []
-    for source, attachment in _ranked(attachments_of(resource)):
+    for source, attachment in _ranked(_inline(attachments_of(resource))):
         try:
             if budget is not None and budget[0] <= 0:
                 raise CannotRead(f"the chart's documents exceed {MAX_CHART_CHARS:,} characters, the most read per chart")
