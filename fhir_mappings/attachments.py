@@ -109,6 +109,8 @@ def _bytes(attachment: dict, cap: int) -> bytes:
 
 
 def _text_of_bytes(raw: bytes, charset: str | None) -> str:
+    if charset and charset.lower().replace("_", "-").startswith(("utf-16", "utf-32")) and b"\x00" not in raw[:4096]:
+        charset = None   # UTF-16/32 text of any script is full of NUL bytes: the label is wrong
     if charset:
         try:
             return raw.decode(charset)
@@ -128,10 +130,12 @@ def _text_of_bytes(raw: bytes, charset: str | None) -> str:
 
 
 _BLOCK = {"p", "div", "br", "tr", "li", "dt", "dd", "section", "article", "header", "footer", "table", "ul", "ol",
-          "h1", "h2", "h3", "h4", "h5", "h6", "title", "blockquote", "pre", "hr", "caption", "thead", "tbody",
+          "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "caption", "thead", "tbody",
           "paragraph", "item", "content"}
 _CELL = {"td", "th"}
-_SKIP = {"script", "style", "head", "noscript", "template", "object", "iframe", "svg"}
+# Never run, never read: code, styling, embedded objects, and the document's title (a title names
+# the document, it is not a finding). <noscript> is read: it is what shows where scripts do not run.
+_SKIP = {"script", "style", "template", "object", "iframe", "svg", "title"}
 
 
 class _Text(HTMLParser):
