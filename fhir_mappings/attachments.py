@@ -122,6 +122,14 @@ def _text_of_bytes(raw: bytes, charset: str | None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    ascii_share = sum(b < 0x80 for b in raw[:20_000]) / max(1, len(raw[:20_000]))
+    if ascii_share >= 0.5:
+        # Mostly ASCII with some typographic characters: Windows-1252, the usual mislabel of US EHR
+        # exports. A detector guesses badly on a few bytes (it reads "é –" as Cyrillic).
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
     from charset_normalizer import from_bytes
     best = from_bytes(raw[:200_000]).best()
     if best is None:
