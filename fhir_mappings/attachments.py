@@ -39,6 +39,33 @@ MAX_PDF_PAGES = 100
 class AttachmentText:
     source: str                   # where in the resource: "content[0].attachment", "presentedForm[1]"
     text: str
+    blocks: tuple[str, ...] = ()  # the text as the readers take it (document_blocks), made once
+
+    @classmethod
+    def of(cls, source: str, text: str) -> "AttachmentText":
+        return cls(source, text, document_blocks(text))
+
+
+# A section heading: "IMPRESSION:", "FINDINGS", "Assessment and Plan:" at the start of a line.
+_HEADING = re.compile(r"^(?:[A-Z][A-Z0-9 /&(),'-]{2,48}:?|[A-Z][A-Za-z /&'-]{2,40}:)(?=\s|$)")
+MAX_BLOCK_CHARS = 2_000
+
+
+def document_blocks(text: str) -> tuple[str, ...]:
+    """The document as the readers take it: one block per section (a heading line and the lines
+    under it, line breaks kept), a long section cut at line ends into blocks of at most
+    MAX_BLOCK_CHARS. A reader's clause and sentence work then stays within a section, so a long
+    note costs what its sections cost, not the square of its length."""
+    blocks: list[list[str]] = [[]]
+    size = 0
+    for line in text.splitlines():
+        starts_section = bool(_HEADING.match(line)) and blocks[-1]
+        if starts_section or (blocks[-1] and size + len(line) > MAX_BLOCK_CHARS):
+            blocks.append([])
+            size = 0
+        blocks[-1].append(line)
+        size += len(line) + 1
+    return tuple("\n".join(b) for b in blocks if b)
 
 
 @dataclass(frozen=True)
@@ -180,6 +207,7 @@ class _Text(HTMLParser):
 
 
 def _lines(text: str) -> str:
+    """Whitespace collapsed within lines; empty lines dropped (a block element already ends a line)."""
     lines = (" ".join(line.replace("\t", " ").split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
@@ -282,7 +310,7 @@ def _read_resource(resource: dict, budget: list[int] | None, unread: list[Unread
             continue
         if budget is not None:
             budget[0] -= len(text)
-        return (AttachmentText(source, text),)
+        return (AttachmentText.of(source, text),)
     unread.extend(failed)
     return ()
 

@@ -742,7 +742,7 @@ def _report(resource: dict) -> list[_Statement]:
     texts = _texts(resource, "conclusionCode")
     if isinstance(resource.get("conclusion"), str):
         texts.append(resource["conclusion"])
-    texts += [found.text for found in attachment_texts(resource)]
+    texts += [block for found in attachment_texts(resource) for block in found.blocks]
     statements = _coded_statements(resource, "conclusionCode", _texts(resource, "conclusionCode"))
     return statements + [s for text in texts for s in _read(text)] + _notes(resource)
 
@@ -791,7 +791,7 @@ def _procedure(resource: dict) -> list[_Statement]:
 
 def _document(resource: dict) -> list[_Statement]:
     """A clinical note: its attachments' text (never its type or title)."""
-    return [s for found in attachment_texts(resource) for s in _read(found.text)]
+    return [s for found in attachment_texts(resource) for block in found.blocks for s in _read(block)]
 
 
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {

@@ -92,8 +92,7 @@ def narrative_texts(resource: dict) -> list[str]:
         if isinstance(component, dict) and isinstance(component.get("valueString"), str):
             texts.append(component["valueString"])
     if is_document:
-        from .attachments import attachment_texts   # attachments.py reads this module's helpers
-        texts += [found.text for found in attachment_texts(resource)]
+        texts += [block for found in attachment_texts(resource) for block in found.blocks]
     return texts
 
 
@@ -143,3 +142,11 @@ def is_refuted(resource: dict) -> bool:
 
 def is_inactive(resource: dict) -> bool:
     return any(code in ("inactive", "resolved", "remission") for _, code in codings(resource, "clinicalStatus"))
+
+
+
+def attachment_texts(resource: dict):
+    """attachments.attachment_texts, bound on first use: attachments.py imports this module."""
+    global attachment_texts
+    from .attachments import attachment_texts
+    return attachment_texts(resource)
