@@ -176,6 +176,12 @@ def searchset(resources) -> dict:
 
 PREFETCH_TYPES = {"conditions": "Condition", "observations": "Observation", "procedures": "Procedure",
                   "medications": "MedicationRequest", "reports": "DiagnosticReport", "coverage": "Coverage"}
+# Where the rest of a real chart goes (discovery.json's other keys), filled only when the chart holds
+# such resources; a Medication rides with the requests that name it, as `_include` would bring it.
+SOURCE_TYPES = {"notes": ("DocumentReference",), "encounters": ("Encounter",),
+                "service-requests": ("ServiceRequest",), "medication-statements": ("MedicationStatement",),
+                "questionnaire-responses": ("QuestionnaireResponse",),
+                "explanations-of-benefit": ("ExplanationOfBenefit",), "claims": ("Claim",)}
 
 
 def make_request(orders, chart=(), patient_id: str = "pat-1", prefetch: bool = True, **fields) -> dict:
@@ -193,7 +199,11 @@ def make_request(orders, chart=(), patient_id: str = "pat-1", prefetch: bool = T
         own = next((r for r in chart if r["resourceType"] == "Patient" and r.get("id") == patient_id), None)
         request["prefetch"] = {"patient": copy.deepcopy(own) if own else patient(patient_id)}
         for key, rtype in PREFETCH_TYPES.items():
-            request["prefetch"][key] = searchset(r for r in chart if r["resourceType"] == rtype)
+            kinds = (rtype, "Medication") if key == "medications" else (rtype,)
+            request["prefetch"][key] = searchset(r for r in chart if r["resourceType"] in kinds)
+        for key, kinds in SOURCE_TYPES.items():
+            if any(r["resourceType"] in kinds for r in chart):
+                request["prefetch"][key] = searchset(r for r in chart if r["resourceType"] in kinds)
     request.update(fields)
     return request
 
