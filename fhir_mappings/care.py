@@ -14,7 +14,7 @@ from terminology.systems import CPT
 from .care_sources import SOURCE_TYPES, care_sources_of, medication_index
 from .facts import CareEpisode, Evidence
 from .negation import is_negated
-from .resources import clinical_period, codings, concept_texts, narrative_texts, obj, reference
+from .resources import clinical_period, codings, concept_texts, narrative_sources, reference
 
 
 def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
@@ -32,19 +32,20 @@ def _coded_kind(resource: dict) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def _asserted_care(text: str) -> tuple[tuple[str, str], ...]:
-    """(kind, evidence description) of every care mention in text that is not negated, in order.
-    Cached: charts repeat the same notes and medication names."""
+def _asserted_care(text: str) -> tuple[tuple[str, str, str], ...]:
+    """(kind, evidence description, quoted words) of every care mention in text that is not negated,
+    in order. Cached: charts repeat the same notes and medication names."""
     found = []
     for kind, match in care_kinds_in_text(text):
         if not is_negated(text, match.start(), match.end()):
-            found.append((kind, f"mentioned without dates: “{_snippet(text, match.start(), match.end())}”"))
+            quote = _snippet(text, match.start(), match.end())
+            found.append((kind, f"mentioned without dates: “{quote}”", quote))
     return tuple(found)
 
 
 def _text_kind(texts) -> str | None:
     for text in texts:
-        for kind, _ in _asserted_care(text):
+        for kind, *_ in _asserted_care(text):
             return kind
     return None
 
@@ -63,8 +64,8 @@ def _episode_from_record(resource: dict) -> CareEpisode | None:
 
 
 def _mentions(resource: dict) -> list[CareEpisode]:
-    return [CareEpisode(kind, None, None, Evidence(reference(resource), description))
-            for text in narrative_texts(resource) for kind, description in _asserted_care(text)]
+    return [CareEpisode(kind, None, None, Evidence(reference(resource), description, quote=quote, source=source))
+            for source, text in narrative_sources(resource) for kind, description, quote in _asserted_care(text)]
 
 
 def care_of(resource: dict, medications: dict | None = None) -> list[CareEpisode]:

@@ -143,3 +143,13 @@ def test_a_binary_on_the_same_server_is_folded_into_a_copy():
     assert linked.unavailable == () and "data" not in dr["presentedForm"][0]
     assert linked.resources[0]["presentedForm"][0] == {"url": "Binary/b1", "data": b64("Severe stenosis L2-3."),
                                                        "contentType": "text/plain"}
+
+
+def test_care_read_from_a_note_keeps_its_quote_and_where_it_was_read():
+    note = {"resourceType": "DocumentReference", "id": "n1", "status": "current", "date": "2025-05-30",
+            "content": [{"attachment": {"contentType": "text/plain",
+                                        "data": b64("HPI: back pain.\nPLAN: continue physical therapy twice weekly.")}}]}
+    facts = build_facts(Chart.build("p1", [], [note], date(2025, 6, 20)))
+    (episode,) = [c for c in facts.care if c.kind == "physical_therapy"]
+    assert episode.evidence.reference == "DocumentReference/n1"
+    assert episode.evidence.source == "content[0].attachment" and "physical therapy" in episode.evidence.quote
