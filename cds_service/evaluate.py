@@ -43,12 +43,12 @@ def evaluate(request: dict, profile: str | None = None) -> dict:
         request = {**request, "extension": {**extension, order_sign.PROFILE_EXTENSION: profile}}
     try:
         validate_order_sign(request)
-        service = discovery.service(SERVICE_ID)
-        if request["hook"] != service["hook"]:
-            raise BadInput(f"{SERVICE_ID} answers the {service['hook']!r} hook, not {request['hook']!r}")
         # The feedback store is never used here; a throwaway VAR_DIR keeps ./var untouched.
         with tempfile.TemporaryDirectory() as var_dir:
             settings = config.load(overrides={"AUTH": "off", "VAR_DIR": var_dir})
+            service = discovery.service(SERVICE_ID, settings["PAYER_DATA"] == "on")
+            if request["hook"] != service["hook"]:
+                raise BadInput(f"{SERVICE_ID} answers the {service['hook']!r} hook, not {request['hook']!r}")
             return order_sign.run(request, service, settings)
     except ServiceError as exc:
         where = f" (at {exc.field})" if exc.field else ""

@@ -15,6 +15,8 @@ from fhir_mappings.orders import MappingError, map_orders
 
 from . import crd, patient_binding
 from .errors import InvalidRequest
+from .discovery import SUPPLEMENTARY_KEYS
+from .linked import follow_links
 from .prefetch import hydrate, policies_from_templates
 
 PROFILE_EXTENSION = "spine-cds.profile"
@@ -58,11 +60,25 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     if not any(order.procedures for order in orders):
         return Evaluation({"cards": [], "systemActions": []})   # not spine surgery: no cards, no chart fetched
     token = (request.get("fhirAuthorization") or {}).get("access_token")
-    hydrated = hydrate(request.get("prefetch"), context, policies_from_templates(service.get("prefetch", {})),
-                       fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
+    templates = service.get("prefetch", {})
+    policies = policies_from_templates(templates, supplementary=SUPPLEMENTARY_KEYS & set(templates))
+    # One budget (CDS_FHIR_DEADLINE) for all FHIR fetching of this call: searches, retries, linked reads.
+    budget = fhir_client.budget() if request.get("fhirServer") and hasattr(fhir_client, "budget") else None
+    hydrated = hydrate(request.get("prefetch"), context, policies,
+                       fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client, budget=budget)
     hydrated = patient_binding.bind(hydrated, context["patientId"])
-    chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today,
-                        tuple(hydrated.failures.values()))
+    # Results, referenced Medications and attachment Binaries named by what was bound, read inside
+    # the same budget; what they bring is bound to the patient too.
+    linked = follow_links(hydrated.all_resources(), fhir_server=request.get("fhirServer"), access_token=token,
+                          client=fhir_client, budget=budget)
+    if budget is not None:
+        budget.expire()   # no thread keeps reading for a call already answered
+    resources = [r for r in linked.resources if patient_binding.belongs(r, context["patientId"])]
+    left_out = len(linked.resources) - len(resources)
+    unavailable = tuple(hydrated.failures.values()) + linked.unavailable
+    if left_out:
+        unavailable += (f"{left_out} linked resources not about this patient (context.patientId); left out",)
+    chart = Chart.build(context["patientId"], drafts, resources, today, unavailable)
     options = crd.configuration(request, service)
     coverage = None
     if options.get("coverage-info", True) and config["COVERAGE_INFORMATION"] != "off" and "coverage" not in hydrated.failures:

@@ -77,17 +77,32 @@ def note_texts(resource: dict) -> list[str]:
 _NARRATIVE_FIELDS = ("valueString", "conclusion", "performedString", "description")
 
 
-def narrative_texts(resource: dict) -> list[str]:
-    """Free text a clinician wrote on the resource: notes, string values, report conclusions."""
-    texts = note_texts(resource)
+def narrative_sources(resource: dict) -> list[tuple[str, str]]:
+    """(where in the resource, text) of the free text a clinician wrote on it: notes, string values,
+    report conclusions, and the bodies of clinical documents (note attachments, report presentedForm)
+    one section at a time, line breaks kept. Never a title (a report's code, a note's type or
+    description): a title names what was looked for, not what was found ("XR SCOLIOSIS SURVEY")."""
+    found = [(f"note[{i}]", note["text"]) for i, note in enumerate(array(resource.get("note")))
+             if isinstance(note, dict) and isinstance(note.get("text"), str)]
+    is_document = resource.get("resourceType") in DOCUMENT_TYPES
     for field in _NARRATIVE_FIELDS:
         value = resource.get(field)
-        if isinstance(value, str):
-            texts.append(value)
-    for component in array(resource.get("component")):
+        if isinstance(value, str) and not (is_document and field == "description"):  # a document's title
+            found.append((field, value))
+    for i, component in enumerate(array(resource.get("component"))):
         if isinstance(component, dict) and isinstance(component.get("valueString"), str):
-            texts.append(component["valueString"])
-    return texts
+            found.append((f"component[{i}].valueString", component["valueString"]))
+    if is_document:
+        found += [(document.source, block) for document in attachment_texts(resource) for block in document.blocks]
+    return found
+
+
+def narrative_texts(resource: dict) -> list[str]:
+    """The texts of narrative_sources."""
+    return [text for _, text in narrative_sources(resource)]
+
+
+DOCUMENT_TYPES = ("DocumentReference", "DiagnosticReport")
 
 
 def _period(value) -> tuple[date | None, date | None]:
@@ -133,3 +148,11 @@ def is_refuted(resource: dict) -> bool:
 
 def is_inactive(resource: dict) -> bool:
     return any(code in ("inactive", "resolved", "remission") for _, code in codings(resource, "clinicalStatus"))
+
+
+
+def attachment_texts(resource: dict):
+    """attachments.attachment_texts, bound on first use: attachments.py imports this module."""
+    global attachment_texts
+    from .attachments import attachment_texts
+    return attachment_texts(resource)
