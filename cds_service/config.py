@@ -22,7 +22,7 @@ DEFAULTS = {
     "FHIR_READ_TIMEOUT": 5.0,        # seconds
     "FHIR_MAX_PAGES": 20,
     "FHIR_MAX_BYTES": 20_000_000,
-    "FHIR_MAX_WORKERS": 8,
+    "FHIR_MAX_WORKERS": 20,          # one call asks up to 18 queries (Observations one category at a time): all at once
     "FHIR_DEADLINE": 4.0,            # CDS_FHIR_DEADLINE: seconds all FHIR fetching of one call may take, retries included
     "FHIR_SERVERS": "",              # CDS_FHIR_SERVERS: comma-separated FHIR base URLs a request may name as fhirServer
     "VAR_DIR": "var",                # CDS_VAR_DIR: where the default SQLite file lives

@@ -5,7 +5,7 @@ once with no prefetch so our service fetches everything, the linked results, med
 Binaries included. Each must give exactly its expected card topics.
 
 Charts whose only evidence of a fact is note prose ("attended 8 PT visits from 4/7/2025 to
-5/26/2025") need the prose reader of issue 10, which is not on this branch: they are xfail.
+5/26/2025") are read by the prose reader (fhir_mappings/text/care.py).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.integration
 
 CHARTS = load_charts()
 MODES = ("client-prefetch", "service-fetch")
-PROSE = pytest.mark.xfail(reason="needs the prose reader (issue 10)", strict=False)
 
 
 class _Case:
@@ -38,8 +37,7 @@ class _Case:
 def _params():
     for chart in CHARTS:
         for mode in MODES:
-            marks = [PROSE] if chart["needs_prose_reader"] else []
-            yield pytest.param(chart, mode, marks=marks, id=f"{chart['name']}-{mode}")
+            yield pytest.param(chart, mode, id=f"{chart['name']}-{mode}")
 
 
 @pytest.fixture(scope="module")
