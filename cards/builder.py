@@ -160,7 +160,7 @@ def _levels_suggestions(ctx: CardContext, findings, all_findings) -> list[dict]:
                               drop_pelvic=drop_pelvic)
         updated = suggestions.narrow_order_levels(order.resource, finding.levels["ordered"], new_range, note,
                                                   drop_pelvic)
-        out.append(_suggestion(ctx, wording.render(s["narrow"], order=short_name(order), levels=new_range,
+        out.append(_suggestion(ctx, wording.render(s["narrow"], procedure=finding.data["procedure"], levels=new_range,
                                                    drop_pelvic=drop_pelvic),
                                ("levels", order.reference),
                                [{"type": "update", "description": wording.render(s["narrow_action"], levels=new_range,
