@@ -215,9 +215,21 @@ def criteria_met_card(ctx: CardContext, met: list[OrderDetermination], determina
     return _card(ctx, topics.CRITERIA_MET, fields, body, orders, findings, determinations)
 
 
+def _unavailable_lines(unavailable, budget: int) -> list[str]:
+    """What was not retrieved, grouped by why, each line trimmed so that all of them fit."""
+    grouped: dict[str, list[str]] = {}
+    for part in unavailable:
+        what, sep, why = part.partition(" at the FHIR server ")
+        grouped.setdefault(why if sep else part, []).append(what if sep else "")
+    lines = [f"- {', '.join(w for w in whats if w)}{': ' if any(whats) else ''}{why}" for why, whats in grouped.items()]
+    each = max(40, budget // max(1, len(lines)) - 1)
+    return [_fit(line, each) for line in lines]
+
+
 def unavailable_card(ctx: CardContext, unavailable: tuple[str, ...]) -> dict:
-    detail_md = _fit(wording.detail_piece("unavailable", parts=tuple(unavailable)), DETAIL_LIMIT)
-    return _card(ctx, topics.DATA_UNAVAILABLE, {}, detail_md, (), (), {})
+    head = wording.detail_piece("unavailable")
+    lines = _unavailable_lines(unavailable, DETAIL_LIMIT - len(head) - 1)
+    return _card(ctx, topics.DATA_UNAVAILABLE, {}, _fit_lines([head, *lines]), (), (), {})
 
 
 def build_cards(ctx: CardContext, findings: list[Finding], determinations=(), unavailable: tuple[str, ...] = ()) -> list[dict]:
