@@ -135,7 +135,7 @@ def _pt_suggestions(ctx: CardContext, findings, all_findings) -> list[dict]:
     weeks = finding.data.get("weeks_needed")
     if not weeks:
         return []
-    referral = suggestions.pt_referral(ctx.patient_id, ctx.user_id, weeks, order.resource.get("authoredOn"),
+    referral = suggestions.pt_referral(ctx.patient_id, ctx.user_id, weeks, order.reference, order.resource.get("authoredOn"),
                                        wording.render(s["pt_referral_note"]))
     return [_suggestion(ctx, wording.render(s["pt_referral"], weeks=weeks), ("pt-referral",),
                         [{"type": "create", "description": wording.render(s["pt_referral_action"]),

@@ -17,7 +17,8 @@ PELVIC_FIXATION_CPT = "22848"
 _PELVIC_WORDS = re.compile(r"\s*(?:,|\band\b|\bwith\b|\+)?\s*pelvic fixation\b", re.IGNORECASE)
 
 
-def pt_referral(patient_id: str, user_id: str | None, weeks: int, authored_on: str | None, note: str) -> dict:
+def pt_referral(patient_id: str, user_id: str | None, weeks: int, surgery_order: str, authored_on: str | None,
+                note: str) -> dict:
     """A draft referral for a supervised PT course that would satisfy the rule: coded, and pointing
     only at targets R4 allows (no reasonReference to the surgery order)."""
     key = uuid.uuid5(uuid.NAMESPACE_URL, f"pt-referral|{patient_id}|{weeks}|{authored_on}")
@@ -32,6 +33,7 @@ def pt_referral(patient_id: str, user_id: str | None, weeks: int, authored_on: s
         "subject": {"reference": f"Patient/{patient_id}"},
         "occurrenceTiming": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk",
                                         "boundsDuration": {"value": weeks, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"}}},
+        "supportingInfo": [{"reference": surgery_order}],
         "note": [{"text": note}],
     }
     if authored_on:
