@@ -98,7 +98,7 @@ def order_extensions(d: OrderDetermination, coverage_ref: str, assertion: str, t
         groups.setdefault((c.determination, c.bundled), []).append(c)
     out = []
     for (value, bundled), codes in groups.items():
-        findings = tuple(dict.fromkeys(f for c in codes for f in c.findings))
+        findings = tuple({id(f): f for c in codes for f in c.findings}.values())
         out.append(_extension(coverage_ref, assertion, today, [c.code for c in codes],
                               _parts(value, findings, bundled, d.data_unavailable)))
     return out
