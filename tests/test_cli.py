@@ -80,8 +80,8 @@ def test_evaluate_request_file_prints_cards_readably(cli, tmp_path):
     assert result.exit_code == 0, result.output
     head, *detail = result.output.split("\n")
     assert head.startswith("[WARNING] pt-documentation-missing: ")
-    assert detail[0].startswith("    **Orders:** TLIF")
-    assert "    - PT course" in result.output and "5 week(s)" in result.output
+    assert detail[0].startswith("    **Does not meet criteria:** TLIF")
+    assert "Longest recent PT course is 5 weeks; 6 are required" in result.output
 
 
 def test_evaluate_json_on_a_request_and_on_its_bundle(cli, tmp_path):
@@ -104,7 +104,7 @@ def test_profile_changes_the_2_5_mm_translation_outcome(cli, tmp_path):
     aetna = json.loads(cli("evaluate", "--json", "--profile", "aetna-cpb-0743", bundle).output)
     assert topics_of(nass) == {"criteria-met"}
     assert topics_of(aetna) == {"level-unsupported"}
-    assert "aetna-cpb-0743" in aetna["cards"][0]["detail"]
+    assert "(aetna-cpb-0743)" in aetna["cards"][0]["detail"]
 
 
 BAD_FILES = {
