@@ -19,7 +19,7 @@ from datetime import date
 
 from fhir.resources.R4B.extension import Extension
 
-from criteria.determination import DOES_NOT_MEET, MEETS, NEEDS_DOC, OrderDetermination
+from criteria.determination import DOES_NOT_MEET, MEETS, OrderDetermination
 
 from . import forms, wording
 

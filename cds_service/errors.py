@@ -51,3 +51,8 @@ class DataUnavailable(ServiceError):
     """Data the rules need is neither prefetched nor fetchable (CDS Hooks 2.0: 412)."""
     status = 412
     code = "incomplete"
+
+
+class NotAcceptable(ServiceError):
+    status = 406
+    code = "not-supported"

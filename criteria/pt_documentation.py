@@ -1,7 +1,6 @@
 """Formal physical therapy: weeks of weekly supervised visits, ended within the recency window."""
 from __future__ import annotations
 
-from datetime import date, timedelta
 
 from fhir_mappings.dates import add_months
 from fhir_mappings.facts import CareEpisode, Facts
