@@ -72,19 +72,19 @@ def test_malformed_request_gets_4xx_json(service, http, name, body, ctype, statu
         response = http.post(url, data=body, headers={"Content-Type": ctype}, timeout=10)
     assert response.status_code == status, response.text
     answer = response.json()
-    assert answer["field"].startswith(field), answer
-    assert words.lower() in answer["message"].lower(), answer
-    assert answer["operationOutcome"]["resourceType"] == "OperationOutcome"
+    assert answer["issue"][0]["expression"][0].startswith(field), answer
+    assert words.lower() in answer["issue"][0]["diagnostics"].lower(), answer
+    assert answer["resourceType"] == "OperationOutcome"
 
 
 def test_unknown_service_is_404_json(service, http):
     response = http.post(service.url + "/cds-services/no-such-service", json=good(), timeout=10)
-    assert response.status_code == 404 and "no-such-service" in response.json()["message"]
+    assert response.status_code == 404 and "no-such-service" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_wrong_method_is_405_json(service, http):
     response = http.delete(service.url + SERVICE_PATH, timeout=10)
-    assert response.status_code == 405 and response.json()["error"]
+    assert response.status_code == 405 and response.json()["issue"][0]["code"]
     assert set(response.headers["Allow"].split(", ")) >= {"POST", "OPTIONS"}
 
 
@@ -92,13 +92,13 @@ def test_over_large_body_is_413_json(tmp_path, http):
     from tests.conftest import start_service
     with start_service(tmp_path, CDS_MAX_BODY_BYTES="2000") as small:
         response = http.post(small.url + SERVICE_PATH, json=fhir.make_request([FUSION], [fhir.condition("Low back pain " * 20) for _ in range(20)]), timeout=10)
-    assert response.status_code == 413 and response.json()["error"]
+    assert response.status_code == 413 and response.json()["issue"][0]["code"]
 
 
 def test_no_prefetch_and_no_fhir_server_is_412(order_sign):
     body = fhir.make_request([FUSION], prefetch=False)
     answer = order_sign(body, expect=412)
-    assert "fhirServer" in answer["message"] and "conditions" in answer["message"]
+    assert "fhirServer" in answer["issue"][0]["diagnostics"] and "conditions" in answer["issue"][0]["diagnostics"]
 
 
 def test_non_spine_order_gets_no_cards_and_needs_no_chart(order_sign):

@@ -313,20 +313,20 @@ def test_two_coverages_in_a_payer_deployment_are_400_with_operation_outcome(paye
     second["payor"] = [{"identifier": {"value": "synthetic-health-plan"}}]
     request["prefetch"]["coverage"]["entry"].append({"resource": second})
     answer = post(http, payer, request, expect=400)
-    assert answer["operationOutcome"]["resourceType"] == "OperationOutcome"
-    assert "2 active Coverages" in answer["message"] and answer["field"] == "$.prefetch.coverage"
+    assert answer["resourceType"] == "OperationOutcome"
+    assert "2 active Coverages" in answer["issue"][0]["diagnostics"] and answer["issue"][0]["expression"][0] == "$.prefetch.coverage"
 
 
 def test_no_coverage_in_a_payer_deployment_is_400(payer, http):
     request = seed_request("001")
     request["prefetch"]["coverage"] = fhir.searchset([])
     answer = post(http, payer, request, expect=400)
-    assert "no active Coverage" in answer["message"]
+    assert "no active Coverage" in answer["issue"][0]["diagnostics"]
 
 
 def test_coverage_of_another_payer_is_400(payer, http):
     answer = post(http, payer, with_payer_id(seed_request("001"), "other-plan"), expect=400)
-    assert "does not serve" in answer["message"]
+    assert "does not serve" in answer["issue"][0]["diagnostics"]
 
 
 def test_payer_deployment_answers_with_its_coverage(payer, http):
@@ -349,7 +349,7 @@ def test_questionnaires_are_published_at_their_canonical(service, http, form_id)
 
 def test_unknown_questionnaire_is_404_json(service, http):
     response = http.get(service.url + "/fhir/Questionnaire/nope", timeout=10)
-    assert response.status_code == 404 and "nope" in response.json()["message"]
+    assert response.status_code == 404 and "nope" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_calls_and_feedback_are_audited_with_ids_only(tmp_path, http):

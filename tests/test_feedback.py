@@ -29,8 +29,8 @@ def test_feedback_stored_once(tmp_path, http, database_url):
         unknown = http.post(service.url + "/cds-services/nope/feedback", json={"feedback": [item()]})
     assert first.status_code == 200 and first.json() == {"stored": 2, "duplicates": 0}
     assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1}
-    assert bad.status_code == 400 and bad.json()["field"].startswith("$.feedback[0]")
-    assert missing_accepted.status_code == 400 and "acceptedSuggestions" in missing_accepted.json()["message"]
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"][0].startswith("$.feedback[0]")
+    assert missing_accepted.status_code == 400 and "acceptedSuggestions" in missing_accepted.json()["issue"][0]["diagnostics"]
     assert not_json.status_code == 400 and unknown.status_code == 404
     store = Store(database_url)
     rows = store.feedback_rows()

@@ -109,9 +109,9 @@ def test_review_errors_are_operation_outcomes(service, http, body, accept, statu
     response = post_review(http, service, body if body is not None else seed_request("000"), accept)
     assert response.status_code == status, response.text
     outcome = response.json()
-    assert outcome["resourceType"] == "OperationOutcome" if "resourceType" in outcome else outcome["operationOutcome"]
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"]
     if field:
-        assert field in json.dumps(outcome)
+        assert outcome["issue"][0]["expression"] == [field]
 
 
 def test_cli_review_prints_and_writes_the_letter(tmp_path):

@@ -62,7 +62,7 @@ def test_page_and_its_files_are_served_by_the_service(service, http):
 def test_only_the_three_static_files_are_served(service, http, path):
     response = http.get(service.url + path, timeout=10)
     assert response.status_code == 404
-    assert response.json()["error"] == "not-found"
+    assert response.json()["issue"][0]["code"] == "not-found"
 
 
 @pytest.mark.integration
@@ -113,7 +113,7 @@ def test_scenario_fetch_errors_are_json(service, http, path, params, status, fie
     response = http.get(service.url + API + path, params=params, timeout=10)
     assert response.status_code == status
     body = response.json()
-    assert body["field"] == field and body["message"]
+    assert body["issue"][0]["expression"][0] == field and body["issue"][0]["diagnostics"]
 
 
 @pytest.mark.integration
@@ -228,9 +228,9 @@ def test_bad_input_is_a_4xx_json_naming_the_problem(service, http, data, content
                          headers={"Content-Type": content_type}, timeout=30)
     assert response.status_code == status, response.text
     answer = response.json()
-    assert answer["field"] == field
-    assert words in answer["message"]
-    assert answer["operationOutcome"]["resourceType"] == "OperationOutcome"
+    assert answer["issue"][0]["expression"][0] == field
+    assert words in answer["issue"][0]["diagnostics"]
+    assert answer["resourceType"] == "OperationOutcome"
 
 
 @pytest.mark.integration
@@ -245,17 +245,17 @@ def test_bad_input_is_a_4xx_json_naming_the_problem(service, http, data, content
 ])
 def test_invalid_requests_are_checked_like_the_cds_hooks_endpoint(service, http, body, field):
     answer = evaluate(http, service, body, expect=400)
-    assert answer["error"] == "invalid" and answer["message"]
+    assert answer["issue"][0]["code"] == "invalid" and answer["issue"][0]["diagnostics"]
     if field is not None:
-        assert answer["field"] == field
+        assert answer["issue"][0]["expression"][0] == field
     direct = http.post(service.url + SERVICE_PATH, json=body, timeout=30)
-    assert direct.status_code == 400 and direct.json()["message"] == answer["message"]
+    assert direct.status_code == 400 and direct.json()["issue"][0]["diagnostics"] == answer["issue"][0]["diagnostics"]
 
 
 @pytest.mark.integration
 def test_missing_chart_without_fhir_server_is_412(service, http):
     answer = evaluate(http, service, _without("prefetch"), expect=412)
-    assert answer["error"] == "incomplete"
+    assert answer["issue"][0]["code"] == "incomplete"
 
 
 # --- deployments ----------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_sandbox_off_answers_404_everywhere(tmp_path, http):
                              ("GET", API + "/profiles"), ("POST", API + "/evaluate")):
             response = http.request(method, server.url + path, json=REQUEST if method == "POST" else None, timeout=10)
             assert response.status_code == 404, path
-            assert response.json()["error"] == "not-found"
+            assert response.json()["issue"][0]["code"] == "not-found"
         assert http.get(server.url + "/cds-services", timeout=10).status_code == 200
 
 
@@ -280,7 +280,7 @@ def test_with_client_jwts_required_the_sandbox_evaluates_but_never_fetches(tmp_p
         # Without a JWT the sandbox must not become a way to make the service call any URL.
         fetching = {**_without("prefetch"), "fhirServer": "http://127.0.0.1:9/fhir"}
         refused = evaluate(http, server, fetching, expect=400)
-        assert refused["field"] == "$.fhirServer"
+        assert refused["issue"][0]["expression"][0] == "$.fhirServer"
         card = body["answer"]["cards"][0]
         feedback = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]}
         response = http.post(server.url + SERVICE_PATH + "/feedback", json=feedback, timeout=10)

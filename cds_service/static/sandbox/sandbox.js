@@ -101,8 +101,13 @@
   // ---- HTTP ---------------------------------------------------------------------------------------
 
   function describeError(status, body) {
-    if (body && typeof body === "object" && body.message) {
-      return status + " " + (body.error || "error") + (body.field ? " at " + body.field : "") + ": " + body.message;
+    var issue = body && typeof body === "object" && body.resourceType === "OperationOutcome" && body.issue && body.issue[0];
+    if (issue) {
+      var where = issue.expression && issue.expression.length ? " at " + issue.expression[0] : "";
+      return status + " " + (issue.code || "error") + where + ": " + (issue.diagnostics || "");
+    }
+    if (body && typeof body === "object" && body.error) {
+      return status + " " + body.error;
     }
     return status + " " + (typeof body === "string" && body ? body.slice(0, 300) : "error");
   }
