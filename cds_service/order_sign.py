@@ -1,8 +1,11 @@
 """The order-sign service: request -> chart -> facts -> findings -> cards."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from importlib import resources
 
 from cards import coverage_information
 from cards.builder import CardContext, build_cards
@@ -31,6 +34,23 @@ def choose_profile(request: dict, default: str) -> str:
     return requested
 
 
+@cache
+def _required_codes() -> dict:
+    return json.loads(resources.files(__package__).joinpath("schemas", "r4_required_codes.json").read_text("utf-8"))
+
+
+def check_required_codes(request: dict) -> None:
+    """400 for a draft order whose status, intent or priority is outside R4's required binding."""
+    for index, entry in enumerate(request["context"]["draftOrders"].get("entry") or []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        bindings = _required_codes().get(resource.get("resourceType")) if isinstance(resource, dict) else None
+        for element, codes in (bindings or {}).items():
+            if element in resource and resource[element] not in codes:
+                raise InvalidRequest(f"{resource['resourceType']}.{element} {str(resource[element])[:40]!r} is not an R4 "
+                                     f"code; use one of {', '.join(codes)}",
+                                     field=f"$.context.draftOrders.entry[{index}].resource.{element}")
+
+
 def draft_resources(request: dict) -> list[dict]:
     entries = request["context"]["draftOrders"].get("entry") or []
     return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
@@ -52,6 +72,7 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     profile = choose_profile(request, config["PROFILE"])
     today = today or date.today()
     context = request["context"]
+    check_required_codes(request)
     drafts = draft_resources(request)
     try:
         orders = map_orders(drafts)

@@ -58,6 +58,15 @@ CASES = [
      "resource"),
     ("invalid draft ServiceRequest", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
         {"resource": {**FUSION, "status": 12}}]}), None, 400, "$.context.draftOrders.entry[0].resource", "status"),
+    ("draft status not an R4 code", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
+        {"resource": {**FUSION, "status": "pending"}}]}), None, 400, "$.context.draftOrders.entry[0].resource.status",
+     "not an R4 code"),
+    ("draft intent not an R4 code", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
+        {"resource": {**FUSION, "intent": "wish"}}]}), None, 400, "$.context.draftOrders.entry[0].resource.intent",
+     "not an R4 code"),
+    ("draft priority not an R4 code", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
+        {"resource": {**FUSION, "priority": "whenever"}}]}), None, 400,
+     "$.context.draftOrders.entry[0].resource.priority", "routine"),
     ("unknown profile", with_value("extension", {"spine-cds.profile": "acme"}), None, 400, "$.extension", "acme"),
     ("patientId with a slash", with_value("context.patientId", "Patient/1"), None, 400, "$.context.patientId", "match"),
 ]

@@ -50,7 +50,17 @@ def read_texts(answer: dict):
                     yield "coverage.reason", part["valueCodeableConcept"]["text"]
 
 
+def empties(value, path="$") -> list[str]:
+    """Paths of empty arrays and objects (CDS Hooks 2.0: none but "cards": [])."""
+    found = [path] if isinstance(value, (list, dict)) and not value and path != "$.cards" else []
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found += empties(child, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+    return found
+
+
 def check_answer(answer: dict, label: str) -> None:
+    assert empties(answer) == [], (label, empties(answer))
     for card in answer["cards"]:
         topic = card["source"]["topic"]["code"]
         assert len(card["summary"]) <= 139, (label, card["summary"])
