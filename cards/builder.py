@@ -78,6 +78,21 @@ def _rule_lines(findings) -> list[str]:
     return [wording.detail_piece("rule", title=tuple(r.title for r in rules), profile=rules[0].profile)]
 
 
+def _blocks(blocks: list[list[str]], limit: int = DETAIL_LIMIT) -> str:
+    """Markdown paragraphs (blank line between blocks, hard breaks within the first). The last block
+    (the rule) always stays; lines are dropped from the end of the block before it (the evidence),
+    then the one before that, until it all fits."""
+    blocks = [list(b) for b in blocks if b]
+
+    def joined() -> str:
+        first, *rest = blocks
+        return "\n\n".join(["  \n".join(first)] + ["\n".join(b) for b in rest])
+    while len(joined()) > limit and len(blocks) > 1:
+        blocks[-2].pop()
+        blocks = [b for b in blocks if b]
+    return _fit(joined(), limit)
+
+
 def detail(findings: list[Finding], determinations: dict[str, OrderDetermination]) -> str:
     orders = _orders(findings)
     missing = list(dict.fromkeys(wording.say(p) for f in findings for p in f.missing))
@@ -86,16 +101,25 @@ def detail(findings: list[Finding], determinations: dict[str, OrderDetermination
         missing = [wording.say(p) for f in findings for p in f.counted]
     evidence = [e for f in findings for p in f.missing + f.counted for e in p.evidence] + \
                [e for f in findings for e in f.evidence]
-    lines = _verdicts(orders, determinations) + [f"- {m}" for m in missing + levels]
-    lines += evidence_lines(evidence, EVIDENCE_LINES)
-    # The rule line must survive trimming: fit the rest around it.
-    rule = [_fit(r, 200) for r in _rule_lines(findings)]
-    body = _fit_lines(lines, DETAIL_LIMIT - sum(len(r) + 1 for r in rule))
-    return "\n".join([body, *rule]) if body else "\n".join(rule)
+    return _blocks([_verdicts(orders, determinations), [f"- {m}" for m in missing + levels],
+                    evidence_lines(evidence, EVIDENCE_LINES), [_fit(r, 200) for r in _rule_lines(findings)]])
 
 
 def _orders(findings) -> tuple:
     return tuple({o.reference: o for f in findings for o in f.orders}.values())
+
+
+def _summary(template: str, fields: dict, orders) -> str:
+    """Name the orders and the gap: all the orders if they fit, else the first and how many more."""
+    names = [fields.get("orders")] if "orders" in fields else []
+    if len(orders) > 1:
+        names += [wording.render(wording.text()["detail"]["and_more"], first=short_name(orders[0]), more=len(orders) - 1),
+                  wording.render(wording.text()["detail"]["orders_count"], count=len(orders))]
+    for name in names or [None]:
+        text = wording.render(template, **{**fields, **({"orders": name} if name else {})})
+        if len(text) <= SUMMARY_LIMIT:
+            return text
+    return _fit(text, SUMMARY_LIMIT)
 
 
 def _card(ctx: CardContext, topic: str, fields: dict, detail_md: str, orders, findings,
@@ -103,7 +127,7 @@ def _card(ctx: CardContext, topic: str, fields: dict, detail_md: str, orders, fi
     entry = wording.topic(topic)
     card = {
         "uuid": _uuid(ctx, topic),
-        "summary": _fit(wording.render(entry["summary"], **fields), SUMMARY_LIMIT),
+        "summary": _summary(entry["summary"], fields, orders),
         "detail": detail_md,
         "indicator": entry["indicator"],
         "source": {"label": SOURCE_LABEL, "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": entry["display"]}},
@@ -208,9 +232,9 @@ def criteria_met_card(ctx: CardContext, met: list[OrderDetermination], determina
     findings = [f for d in met for f in d.findings if f.status not in (NOTE, INDICATED)]
     orders = tuple(d.order for d in met)
     criteria = list(dict.fromkeys(f.rule.title for f in findings))
-    lines = _verdicts(orders, determinations) + [wording.detail_piece("criteria_met", criteria=criteria)]
-    lines += evidence_lines([e for f in findings for e in f.evidence], EVIDENCE_LINES)
-    body = _fit_lines(lines, DETAIL_LIMIT - 1)
+    body = _blocks([_verdicts(orders, determinations), evidence_lines([e for f in findings for e in f.evidence],
+                                                                      EVIDENCE_LINES),
+                    [wording.detail_piece("criteria_met", criteria=criteria)]])
     fields = {"orders": _orders_named(orders), "count": len(criteria)}
     return _card(ctx, topics.CRITERIA_MET, fields, body, orders, findings, determinations)
 

@@ -90,15 +90,20 @@ def evaluate(file: Path, as_json: bool, profile: str | None) -> None:
     """Evaluate an order-sign request, or a FHIR Bundle of draft ServiceRequests and the chart, in-process."""
     # Imported here: the pipeline takes ~1 s to import, which `scenarios` and `synth` need not pay.
     from .config import ConfigError
-    from .evaluate import BadInput, evaluate as run, read_request, render
+    import sys
+
+    from .evaluate import BadInput, evaluation, read_request, render
 
     try:
-        answer = run(read_request(file), profile)
+        result = evaluation(read_request(file), profile)
     except BadInput as exc:
         raise click.UsageError(str(exc)) from None   # exit 2: the input is wrong, not the service
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(json.dumps(answer, indent=2) if as_json else render(answer))
+    if as_json:
+        click.echo(json.dumps(result.answer, indent=2))
+    else:
+        click.echo(render(result, color=sys.stdout.isatty()), nl=False)
 
 
 @main.command()

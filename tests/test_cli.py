@@ -78,10 +78,12 @@ def test_evaluate_request_file_prints_cards_readably(cli, tmp_path):
     request, _ = synth_one(cli, tmp_path, "fusion-pt-too-short")
     result = cli("evaluate", request)
     assert result.exit_code == 0, result.output
-    head, *detail = result.output.split("\n")
-    assert head.startswith("[WARNING] pt-documentation-missing: ")
-    assert detail[0].startswith("    **Does not meet criteria:** TLIF")
+    lines = result.output.split("\n")
+    assert lines[0].strip() == "Determinations"                     # the determination per order first
+    assert any("TLIF" in line and "does not meet" in line and "✗" in line for line in lines[:8]), result.output
+    assert "WARNING pt-documentation-missing" in result.output      # then the cards, markdown rendered
     assert "Longest recent PT course is 5 weeks; 6 are required" in result.output
+    assert "**" not in result.output and max(len(line) for line in lines) <= 100
 
 
 def test_evaluate_json_on_a_request_and_on_its_bundle(cli, tmp_path):
