@@ -131,6 +131,14 @@ def markdown(letter: dict) -> str:
     return _template("letter.md.j2").render(letter=letter, text=_letter_text())
 
 
+def markdown_html(text: str) -> str:
+    """Markdown to HTML on the server: raw HTML in the text is escaped, unsafe link schemes dropped."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def body_html(letter: dict) -> str:
+    return markdown_html(markdown(letter))
+
+
 def html(letter: dict) -> str:
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown(letter))
-    return _template("letter.html.j2").render(body=body, text=_letter_text())
+    return _template("letter.html.j2").render(body=body_html(letter), text=_letter_text())

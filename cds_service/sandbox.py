@@ -28,6 +28,8 @@ from importlib import resources
 import orjson
 from flask import Blueprint, Flask, Response, current_app, redirect, request, send_file
 
+from cards import letter as letters
+from cards import wording
 from criteria.spec import load_profile, profile_ids
 from fhir_mappings.facts import Evidence, Facts, LevelFact
 from fhir_mappings.level_facts import STENOSIS_ORDER
@@ -149,6 +151,17 @@ def scenario(name: str):
 
 # --- evaluate --------------------------------------------------------------------------------------
 
+def labels() -> dict:
+    """Words the page shows, from the same data as cards and letters (cards/text/wording.yaml)."""
+    return {"classes": {c: wording.term(c) for c in sorted({e.procedure_class for e in cpt.catalogue().values()})},
+            "determinations": dict(wording.text()["determinations"])}
+
+
+@bp.get("/sandbox/api/labels")
+def labels_endpoint():
+    return _json(labels())
+
+
 @bp.post("/sandbox/api/evaluate")
 def evaluate():
     cfg = current_app.config["CDS"]
@@ -173,8 +186,16 @@ def evaluate():
     chosen = order_sign.choose_profile(hook_request, cfg["PROFILE"])
     result = order_sign.evaluate(hook_request, service, cfg, current_app.extensions.get("fhir_client"))
     orders = result.facts.orders if result.facts is not None else _orders_only(hook_request)
+    letter_data = letters.build(result.determinations, list(result.findings), result.facts, chosen,
+                                hook_request["context"]["patientId"])
     body = {"profile": chosen, "request": hook_request, "answer": result.answer,
-            "orders": [_order_row(o) for o in orders], "levels": level_rows(result.facts)}
+            "orders": [_order_row(o) for o in orders], "levels": level_rows(result.facts),
+            # Rendered here, from the same templates as /review: the page shows HTML, never parses markdown.
+            "detail_html": {c["uuid"]: letters.markdown_html(c["detail"]) for c in result.answer["cards"] if c.get("detail")},
+            "determinations": [{k: o[k] for k in ("reference", "name", "determination", "determination_text", "codes")}
+                               for o in letter_data["orders"]],
+            "letter_html": letters.body_html(letter_data) if letter_data["orders"] else "",
+            "labels": labels()}
     if scenario_name is not None:
         body["scenario"] = scenario_name
         body["expected_topics"] = sorted(SCENARIOS[scenario_name].expected_topics)

@@ -381,3 +381,27 @@ def test_static_files_are_package_data():
     assert sorted(p.name for p in folder.iterdir()) == sorted(STATIC_FILES)
     for name in STATIC_FILES:
         assert any(fnmatch.fnmatch(f"static/sandbox/{name}", pattern) for pattern in patterns), name
+
+
+def test_evaluate_gives_determinations_letter_and_server_rendered_details(service, http):
+    from tests.stubs import fhir, seeds
+    request = fhir.make_request(seeds.seed_001_orders(), seeds.seed_001_chart())
+    body = http.post(service.url + "/sandbox/api/evaluate", json=request, timeout=60).json()
+    assert [(d["reference"], d["determination"]) for d in body["determinations"]] == [
+        ("ServiceRequest/sr-fusion", "does-not-meet"), ("ServiceRequest/sr-decompression", "needs-documentation"),
+        ("ServiceRequest/sr-si-fusion", "does-not-meet")]
+    assert {c["code"]: c["determination"] for c in body["determinations"][0]["codes"]} == {
+        "22633": "does-not-meet", "22634": "does-not-meet", "22848": "does-not-meet"}
+    assert set(body["detail_html"]) == {c["uuid"] for c in body["answer"]["cards"]}
+    for html in body["detail_html"].values():
+        assert html.startswith("<p>") and "**" not in html and "<script" not in html
+    assert "<h2>Posterior spinal fusion T12-S2 with pelvic fixation: does not meet criteria</h2>" in body["letter_html"]
+    assert body["labels"]["classes"]["si_fusion"] == "SI-joint fusion"
+    assert http.get(service.url + "/sandbox/api/labels", timeout=10).json() == body["labels"]
+
+
+def test_server_rendered_markdown_escapes_html_and_unsafe_links():
+    from cards.letter import markdown_html
+    html = markdown_html("<img src=x onerror=alert(1)> **b** [x](javascript:alert(1)) [p](https://example.org)")
+    assert "<img" not in html and "&lt;img" in html and "<strong>b</strong>" in html
+    assert 'href="javascript' not in html and '<a href="https://example.org">p</a>' in html
