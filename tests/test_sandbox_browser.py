@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -239,15 +240,24 @@ def test_bad_input_is_shown_not_thrown(service, page):
     assert page.locator("[data-testid=card]").count() == 0
 
 
-def test_cards_are_in_view_without_scrolling_at_1280_by_800(service, browser, tmp_path):
-    """What a surgeon sees first: the cards, above the fold of a 1280x800 screen."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+@contextmanager
+def sandbox_page(browser, base_url: str, scenario: str, **context_options):
+    """A fresh page with the scenario evaluated in the sandbox."""
+    context = browser.new_context(**context_options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
-        open_sandbox(page, service.url)
-        load_scenario(page, "seed-002")
+        open_sandbox(page, base_url)
+        load_scenario(page, scenario)
         click_evaluate(page)
+        yield page
+    finally:
+        context.close()
+
+
+def test_cards_are_in_view_without_scrolling_at_1280_by_800(service, browser, tmp_path):
+    """What a surgeon sees first: the cards, above the fold of a 1280x800 screen."""
+    with sandbox_page(browser, service.url, "seed-002", viewport={"width": 1280, "height": 800}) as page:
         assert page.evaluate("() => window.scrollY") == 0
         first = page.locator("[data-testid=card]").first
         box = first.bounding_box()
@@ -257,8 +267,6 @@ def test_cards_are_in_view_without_scrolling_at_1280_by_800(service, browser, tm
         page.screenshot(path=str(tmp_path / "sandbox-1280x800.png"))
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(tmp_path / "sandbox-1280x800.png", SCREENSHOT.with_name("sandbox-1280x800.png"))
-    finally:
-        context.close()
 
 
 def test_the_review_letter_opens_in_the_browser(service, browser, http, tmp_path):
@@ -282,21 +290,13 @@ def test_the_review_letter_opens_in_the_browser(service, browser, http, tmp_path
 
 
 def test_feedback_refused_without_a_client_jwt_is_explained(tmp_path, browser):
-    with start_service(tmp_path, CDS_AUTH="required") as server:
-        context = browser.new_context()
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        try:
-            open_sandbox(page, server.url)
-            load_scenario(page, "fusion-level-unsupported")
-            click_evaluate(page)
-            target = card(page, "level-unsupported")
-            with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
-                target.locator("[data-testid=suggestion-accept]").first.click()
-            assert info.value.status == 401
-            status = target.locator("[data-testid=feedback-status]")
-            expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
-            assert status.text_content().startswith("401 Unauthorized: this deployment requires a signed client JWT")
-            assert not target.locator("[data-testid=suggestion-accept]").first.is_disabled()
-        finally:
-            context.close()
+    with start_service(tmp_path, CDS_AUTH="required") as server, \
+            sandbox_page(browser, server.url, "fusion-level-unsupported") as page:
+        target = card(page, "level-unsupported")
+        with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
+            target.locator("[data-testid=suggestion-accept]").first.click()
+        assert info.value.status == 401
+        status = target.locator("[data-testid=feedback-status]")
+        expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
+        assert status.text_content().startswith("401 Unauthorized: this deployment requires a signed client JWT")
+        assert not target.locator("[data-testid=suggestion-accept]").first.is_disabled()
