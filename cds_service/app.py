@@ -49,6 +49,7 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
     from . import openapi; app.register_blueprint(openapi.bp)  # GET /openapi.json
     from . import forms_api
     app.register_blueprint(forms_api.bp)
+    from . import review; app.register_blueprint(review.bp)  # POST /review: the review letter
     from . import sandbox; sandbox.init_app(app)  # /sandbox page and API unless CDS_SANDBOX=off
     _init_cors(app, cfg["CORS_ORIGINS"])
     auth.init_app(app)
@@ -71,6 +72,10 @@ def _init_cors(app: Flask, setting: str) -> None:
          allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], always_send=False)
 
 
+# FHIR issue-type codes for the HTTP errors Flask and Werkzeug raise themselves.
+_HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
@@ -80,12 +85,13 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         # Keep routing's 404/405 and Werkzeug's 413, but answer JSON rather than an HTML page.
-        body = ServiceError(exc.description or exc.name).to_json()
-        body["error"] = exc.name.lower().replace(" ", "-")
+        error = ServiceError(exc.description or exc.name)
+        error.code = _HTTP_ISSUE_CODES.get(exc.code, "processing")
+        body = error.to_json()
         # Keep Werkzeug's headers (Allow on a 405) except its HTML content type.
         return body, exc.code, [h for h in exc.get_headers() if h[0].lower() != "content-type"]
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error")
-        return {"error": "internal", "message": "internal error; the service logged it"}, 500
+        return ServiceError("internal error; the service logged it").to_json(), 500

@@ -1,4 +1,4 @@
-"""Errors that carry their own HTTP status, rendered as JSON by one handler in app.py.
+"""Errors that carry their own HTTP status, rendered as OperationOutcomes by one handler in app.py.
 
 Each error names the field (a JSON pointer-ish path) and the problem, so an integration
 engineer reading the 4xx body knows what to fix without our logs.
@@ -16,14 +16,11 @@ class ServiceError(Exception):
         self.field = field
 
     def to_json(self) -> dict:
-        body = {"error": self.code, "message": self.message}
-        if self.field:
-            body["field"] = self.field
+        """A FHIR OperationOutcome (CRD hook-10): issue code, the problem in words, the field at fault."""
         issue = {"severity": "error", "code": self.code, "diagnostics": self.message}
         if self.field:
             issue["expression"] = [self.field]
-        body["operationOutcome"] = {"resourceType": "OperationOutcome", "issue": [issue]}
-        return body
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
 class InvalidRequest(ServiceError):
@@ -67,3 +64,8 @@ class ServiceUnavailable(ServiceError):
     def __init__(self, message: str, *, field: str | None = None, retry_after: int = 5):
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class NotAcceptable(ServiceError):
+    status = 406
+    code = "not-supported"

@@ -2,9 +2,9 @@
 file, and show the cards as a person reads them."""
 from __future__ import annotations
 
+import io
 import json
 import tempfile
-import textwrap
 from pathlib import Path
 
 from . import config, discovery, order_sign
@@ -38,6 +38,21 @@ def read_request(path: Path) -> dict:
 
 
 def evaluate(request: dict, profile: str | None = None) -> dict:
+    return evaluation(request, profile).answer
+
+
+def evaluation(request: dict, profile: str | None = None) -> order_sign.Evaluation:
+    """The answer with the determinations behind it."""
+    return _in_process(request, profile, lambda req, service, settings: order_sign.evaluate(req, service, settings))
+
+
+def review_letter(request: dict, profile: str | None = None) -> dict:
+    """The review letter as data, from the same in-process pipeline."""
+    from .review import review
+    return _in_process(request, profile, lambda req, service, settings: review(req, settings))
+
+
+def _in_process(request: dict, profile: str | None, run):
     if profile:
         extension = request.get("extension") if isinstance(request.get("extension"), dict) else {}
         request = {**request, "extension": {**extension, order_sign.PROFILE_EXTENSION: profile}}
@@ -49,21 +64,45 @@ def evaluate(request: dict, profile: str | None = None) -> dict:
             service = discovery.service(SERVICE_ID, settings["PAYER_DATA"] == "on")
             if request["hook"] != service["hook"]:
                 raise BadInput(f"{SERVICE_ID} answers the {service['hook']!r} hook, not {request['hook']!r}")
-            return order_sign.run(request, service, settings)
+            return run(request, service, settings)
     except ServiceError as exc:
         where = f" (at {exc.field})" if exc.field else ""
         raise BadInput(f"the request cannot be evaluated{where}: {exc.message}") from None
 
 
-def render(answer: dict) -> str:
-    cards = answer.get("cards") or []
-    if not cards:
-        return "No cards: nothing to check for these orders."
-    blocks = []
-    for card in cards:
-        head = f"[{card['indicator'].upper()}] {card['source']['topic']['code']}: {card['summary']}"
-        blocks.append(head + "\n" + textwrap.indent(card.get("detail", "").rstrip(), "    "))
+SYMBOL = {"meets": "✓", "does-not-meet": "✗", "needs-documentation": "?"}
+STYLE = {"meets": "green", "does-not-meet": "red", "needs-documentation": "yellow",
+         "warning": "yellow", "info": "cyan", "critical": "red"}
+
+
+def render(result: order_sign.Evaluation, width: int = 100, color: bool = False) -> str:
+    """A compact terminal view: the determination per order and CPT code, then the cards."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from cards import wording
+
+    console = Console(width=width, record=True, force_terminal=color, no_color=not color, file=io.StringIO())
+    answer = result.answer
+    if not result.determinations:
+        console.print("No cards: nothing to check for these orders.")
+        return console.export_text(styles=color)
+    table = Table(title="Determinations", title_justify="left", show_lines=False, expand=True)
+    table.add_column("Order", ratio=3)
+    table.add_column("Determination", ratio=2)
+    table.add_column("CPT codes", ratio=3)
+    for d in result.determinations:
+        codes = ", ".join(f"{c.code} {SYMBOL[c.determination]}" for c in d.codes)
+        table.add_row(d.order.label, f"[{STYLE[d.determination]}]{SYMBOL[d.determination]} "
+                      f"{wording.determination(d.determination)}[/]", codes)
+    console.print(table)
+    for card in answer.get("cards") or []:
+        title = f"[{STYLE[card['indicator']]}]{card['indicator'].upper()}[/] {card['source']['topic']['code']}"
+        body = Markdown(f"**{card['summary']}**\n\n{card.get('detail', '')}")
+        console.print(Panel(body, title=title, title_align="left", expand=True))
     actions = answer.get("systemActions") or []
     if actions:
-        blocks.append(f"{len(actions)} system action(s); --json shows them.")
-    return "\n\n".join(blocks)
+        console.print(f"{len(actions)} coverage-information update(s); --json shows them.")
+    return console.export_text(styles=color)

@@ -11,6 +11,7 @@ the database; `metadata` below must describe the same schema (tests/test_migrati
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -40,7 +41,9 @@ feedback = sa.Table(
     sa.Column("accepted_suggestions", sa.Text, nullable=True),
     sa.Column("override_reason", sa.Text, nullable=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_item"),
+    # A digest of the override reason ('' for none): another reason for the same card at the same time is kept.
+    sa.Column("reason_key", sa.String(64), nullable=False, server_default=""),
+    sa.UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", "reason_key", name="uq_feedback_item"),
 )
 
 # One row per CDS call and per feedback post (CRD found-37: log every invocation and answer).
@@ -149,6 +152,7 @@ class Store:
                     "outcome_timestamp": item["outcomeTimestamp"],
                     "accepted_suggestions": _json_or_none(item.get("acceptedSuggestions")),
                     "override_reason": _json_or_none(item.get("overrideReason")),
+                    "reason_key": _reason_key(item.get("overrideReason")),
                     "received_at": now,
                 }
                 savepoint = conn.begin_nested()
@@ -224,6 +228,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _reason_key(reason) -> str:
+    return hashlib.sha256(json.dumps(reason, sort_keys=True).encode()).hexdigest() if reason else ""
 
 
 def _json_or_none(value) -> str | None:

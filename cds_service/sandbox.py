@@ -28,6 +28,8 @@ from importlib import resources
 import orjson
 from flask import Blueprint, Flask, Response, current_app, redirect, request, send_file
 
+from cards import letter as letters
+from cards import wording
 from criteria.spec import load_profile, profile_ids
 from fhir_mappings.facts import Evidence, Facts, LevelFact
 from fhir_mappings.level_facts import STENOSIS_ORDER
@@ -36,11 +38,11 @@ from terminology import cpt
 
 from . import discovery, fhir_servers, order_sign
 from .config import ConfigError
-from .errors import InvalidRequest, UnknownService, UnsupportedMediaType
-from .synthetic.bundles import BundleError, request_from_bundle
+from .errors import InvalidRequest, UnknownService
+from .inputs import as_request, json_body
 from .synthetic.instances import synthesize
 from .synthetic.scenarios import SCENARIOS
-from .validation import check_depth, validate_order_sign
+from .validation import validate_order_sign
 
 SERVICE_ID = "spine-surgery-order-sign"
 STATIC_FILES = {"index.html": "text/html", "sandbox.js": "text/javascript", "sandbox.css": "text/css"}
@@ -150,39 +152,15 @@ def scenario(name: str):
 
 # --- evaluate --------------------------------------------------------------------------------------
 
-def _body() -> object:
-    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type must be application/json, not {request.mimetype or 'missing'!r}",
-                                   field="Content-Type")
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise InvalidRequest("the body is empty: paste an order-sign request or a FHIR Bundle", field="$")
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", field="$") from None
-    check_depth(document)
-    return document
+def labels() -> dict:
+    """Words the page shows, from the same data as cards and letters (cards/text/wording.yaml)."""
+    return {"classes": {c: wording.term(c) for c in sorted({e.procedure_class for e in cpt.catalogue().values()})},
+            "determinations": dict(wording.text()["determinations"])}
 
 
-def _as_request(body: object) -> dict:
-    """The order-sign request the body is, or the one a FHIR Bundle makes."""
-    if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-        try:
-            return request_from_bundle(body)
-        except BundleError as exc:
-            raise InvalidRequest(f"the Bundle cannot be evaluated: {exc}", field="$") from None
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:
-            # request_from_bundle trusts the shapes of ids and references; a malformed Bundle is still the
-            # client's problem, never a 500.
-            raise InvalidRequest(f"the Bundle is malformed ({type(exc).__name__}: {str(exc)[:200]})", field="$") from None
-    if isinstance(body, dict) and "hook" in body:
-        return body
-    if isinstance(body, dict) and "resourceType" in body:
-        raise InvalidRequest(f"a {str(body['resourceType'])[:60]!r} resource cannot be evaluated: paste a Bundle "
-                             "holding draft ServiceRequests and the chart, or an order-sign request", field="$.resourceType")
-    raise InvalidRequest("the body is neither a CDS Hooks order-sign request (an object with 'hook' and 'context') "
-                         "nor a FHIR Bundle", field="$")
+@bp.get("/sandbox/api/labels")
+def labels_endpoint():
+    return _json(labels())
 
 
 @bp.post("/sandbox/api/evaluate")
@@ -194,8 +172,8 @@ def evaluate():
     scenario_name = request.args.get("scenario") or None
     if scenario_name is not None and scenario_name not in SCENARIOS:
         raise InvalidRequest(f"unknown scenario {scenario_name[:60]!r}", field="scenario")
-    service = discovery.service(SERVICE_ID)
-    hook_request = _as_request(_body())
+    service = discovery.service(SERVICE_ID, current_app.config["CDS"]["PAYER_DATA"] == "on")
+    hook_request = as_request(json_body())
     validate_order_sign(hook_request)
     if hook_request["hook"] != service["hook"]:
         raise InvalidRequest(f"service {SERVICE_ID} answers hook {service['hook']!r}, not {hook_request['hook']!r}",
@@ -210,8 +188,16 @@ def evaluate():
     chosen = order_sign.choose_profile(hook_request, cfg["PROFILE"])
     result = order_sign.evaluate(hook_request, service, cfg, current_app.extensions.get("fhir_client"))
     orders = result.facts.orders if result.facts is not None else _orders_only(hook_request)
+    letter_data = letters.build(result.determinations, list(result.findings), result.facts, chosen,
+                                hook_request["context"]["patientId"])
     body = {"profile": chosen, "request": hook_request, "answer": result.answer,
-            "orders": [_order_row(o) for o in orders], "levels": level_rows(result.facts)}
+            "orders": [_order_row(o) for o in orders], "levels": level_rows(result.facts),
+            # Rendered here, from the same templates as /review: the page shows HTML, never parses markdown.
+            "detail_html": {c["uuid"]: letters.markdown_html(c["detail"]) for c in result.answer["cards"] if c.get("detail")},
+            "determinations": [{k: o[k] for k in ("reference", "name", "determination", "determination_text", "codes")}
+                               for o in letter_data["orders"]],
+            "letter_html": letters.body_html(letter_data) if letter_data["orders"] else "",
+            "labels": labels()}
     if scenario_name is not None:
         body["scenario"] = scenario_name
         body["expected_topics"] = sorted(SCENARIOS[scenario_name].expected_topics)

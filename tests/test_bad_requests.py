@@ -58,6 +58,15 @@ CASES = [
      "resource"),
     ("invalid draft ServiceRequest", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
         {"resource": {**FUSION, "status": 12}}]}), None, 400, "$.context.draftOrders.entry[0].resource", "status"),
+    ("draft status not an R4 code", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
+        {"resource": {**FUSION, "status": "pending"}}]}), None, 400, "$.context.draftOrders.entry[0].resource.status",
+     "not an R4 code"),
+    ("draft intent not an R4 code", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
+        {"resource": {**FUSION, "intent": "wish"}}]}), None, 400, "$.context.draftOrders.entry[0].resource.intent",
+     "not an R4 code"),
+    ("draft priority not an R4 code", with_value("context.draftOrders", {"resourceType": "Bundle", "entry": [
+        {"resource": {**FUSION, "priority": "whenever"}}]}), None, 400,
+     "$.context.draftOrders.entry[0].resource.priority", "routine"),
     ("unknown profile", with_value("extension", {"spine-cds.profile": "acme"}), None, 400, "$.extension", "acme"),
     ("patientId with a slash", with_value("context.patientId", "Patient/1"), None, 400, "$.context.patientId", "match"),
 ]
@@ -72,19 +81,19 @@ def test_malformed_request_gets_4xx_json(service, http, name, body, ctype, statu
         response = http.post(url, data=body, headers={"Content-Type": ctype}, timeout=10)
     assert response.status_code == status, response.text
     answer = response.json()
-    assert answer["field"].startswith(field), answer
-    assert words.lower() in answer["message"].lower(), answer
-    assert answer["operationOutcome"]["resourceType"] == "OperationOutcome"
+    assert answer["issue"][0]["expression"][0].startswith(field), answer
+    assert words.lower() in answer["issue"][0]["diagnostics"].lower(), answer
+    assert answer["resourceType"] == "OperationOutcome"
 
 
 def test_unknown_service_is_404_json(service, http):
     response = http.post(service.url + "/cds-services/no-such-service", json=good(), timeout=10)
-    assert response.status_code == 404 and "no-such-service" in response.json()["message"]
+    assert response.status_code == 404 and "no-such-service" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_wrong_method_is_405_json(service, http):
     response = http.delete(service.url + SERVICE_PATH, timeout=10)
-    assert response.status_code == 405 and response.json()["error"]
+    assert response.status_code == 405 and response.json()["issue"][0]["code"]
     assert set(response.headers["Allow"].split(", ")) >= {"POST", "OPTIONS"}
 
 
@@ -92,18 +101,19 @@ def test_over_large_body_is_413_json(tmp_path, http):
     from tests.conftest import start_service
     with start_service(tmp_path, CDS_MAX_BODY_BYTES="2000") as small:
         response = http.post(small.url + SERVICE_PATH, json=fhir.make_request([FUSION], [fhir.condition("Low back pain " * 20) for _ in range(20)]), timeout=10)
-    assert response.status_code == 413 and response.json()["error"]
+    assert response.status_code == 413 and response.json()["issue"][0]["code"]
 
 
 def test_no_prefetch_and_no_fhir_server_is_412(order_sign):
     body = fhir.make_request([FUSION], prefetch=False)
     answer = order_sign(body, expect=412)
-    assert "fhirServer" in answer["message"] and "conditions" in answer["message"]
+    assert "fhirServer" in answer["issue"][0]["diagnostics"] and "conditions" in answer["issue"][0]["diagnostics"]
 
 
 def test_non_spine_order_gets_no_cards_and_needs_no_chart(order_sign):
     mri = fhir.service_request("MRI lumbar spine without contrast", cpts=["72148"])
-    assert order_sign(fhir.make_request([mri], prefetch=False)) == {"cards": [], "systemActions": []}
+    # CDS Hooks 2.0 (contract): no empty array but "cards": [].
+    assert order_sign(fhir.make_request([mri], prefetch=False)) == {"cards": []}
 
 
 def test_request_with_extra_unknown_fields_is_accepted(order_sign):
@@ -111,4 +121,4 @@ def test_request_with_extra_unknown_fields_is_accepted(order_sign):
     body["context"]["selections"] = ["ServiceRequest/x"]
     body["somethingNew"] = {"a": 1}
     answer = order_sign(body)
-    assert "systemActions" in answer
+    assert isinstance(answer["cards"], list)

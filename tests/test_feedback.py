@@ -1,6 +1,7 @@
 """Feedback is validated, stored once in the database, and survives bad posts (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from cds_service.persistence import Store
@@ -29,8 +30,8 @@ def test_feedback_stored_once(tmp_path, http, database_url):
         unknown = http.post(service.url + "/cds-services/nope/feedback", json={"feedback": [item()]})
     assert first.status_code == 200 and first.json() == {"stored": 2, "duplicates": 0}
     assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1}
-    assert bad.status_code == 400 and bad.json()["field"].startswith("$.feedback[0]")
-    assert missing_accepted.status_code == 400 and "acceptedSuggestions" in missing_accepted.json()["message"]
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"][0].startswith("$.feedback[0]")
+    assert missing_accepted.status_code == 400 and "acceptedSuggestions" in missing_accepted.json()["issue"][0]["diagnostics"]
     assert not_json.status_code == 400 and unknown.status_code == 404
     store = Store(database_url)
     rows = store.feedback_rows()
@@ -47,3 +48,25 @@ def test_store_dedupes_within_one_post(database_url):
         assert conn.execute(sa.text("select count(*) from feedback")).scalar() == 1
     store.dispose()
 
+
+
+def test_a_second_override_with_another_reason_is_stored(database_url):
+    store = Store(database_url)
+    first = item("card-9", "overridden", overrideReason={"reason": {"code": "clinical-judgment", "system": "x"}})
+    other = item("card-9", "overridden", overrideReason={"reason": {"code": "documented-elsewhere", "system": "x"}})
+    assert store.add_feedback("svc", [first, other, first]) == (2, 1)
+    store.dispose()
+
+
+@pytest.mark.parametrize("bad, words", [
+    (item("c", "overridden", overrideReason={}), "overrideReason"),                              # cds-fb-3: says nothing
+    (item("c", "overridden", overrideReason={"reason": {"code": "clinical-judgment"}}), "system"),
+    (item("c", "accepted", overrideReason={"userComment": "x"}), "overrideReason"),
+    (item("c", "overridden", acceptedSuggestions=[{"id": "s"}]), "acceptedSuggestions"),
+])
+def test_feedback_rules_are_enforced(service, http, bad, words):
+    response = http.post(service.url + URL, json={"feedback": [bad]}, timeout=10)
+    assert response.status_code == 400, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert words in outcome["issue"][0]["diagnostics"] + " ".join(outcome["issue"][0].get("expression", [])), outcome

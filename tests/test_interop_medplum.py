@@ -277,7 +277,7 @@ def test_medplum_client_gets_the_expected_topics(case, mode, load_chart, run_cli
     after = stats(medplum_fhir, http)
 
     assert topics(answer) == set(case.expected_topics), [c["summary"] for c in answer["cards"]]
-    assert isinstance(answer.get("systemActions"), list)
+    assert "systemActions" not in answer        # a hospital deployment claims no coverage (README)
     assert sent["hook"] == "order-sign" and sent["context"]["patientId"] == case.patient_id
     assert sent["fhirServer"] == medplum_fhir.base and sent["fhirAuthorization"]["access_token"] == "***"
     assert after["unauthorized"] == before["unauthorized"]

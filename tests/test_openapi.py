@@ -119,7 +119,8 @@ def test_answer_schema_rejects_what_the_spec_forbids(client):
     for broken in ({**card, "summary": "x" * 140}, {**card, "indicator": "hard-stop"}, {**card, "uuid": "card-1"},
                    {**card, "source": {"label": "x"}}, {k: v for k, v in card.items() if k != "summary"}):
         assert problems("Card", broken), broken
-    assert problems("CdsServiceResponse", {"cards": []})   # systemActions is always present
+    assert problems("CdsServiceResponse", {})                              # cards is always present
+    assert problems("CdsServiceResponse", {"cards": [], "systemActions": []})   # no empty array but cards
 
 
 @pytest.mark.parametrize("example_of", ["orderSign", "feedback"])

@@ -127,7 +127,10 @@ def test_recorded_answers_no_5xx_and_every_4xx_is_json(run):
             where = f'{entry["request"]["method"]} {entry["request"]["url"]} -> {status}'
             assert _content_type(entry) == "application/json", where
             body = json.loads(entry["response"]["content"].get("text") or "null")
-            assert isinstance(body, dict) and isinstance(body.get("error"), str), (where, body)
+            if status == 401:
+                assert isinstance(body, dict) and isinstance(body.get("error"), str), (where, body)
+            else:
+                assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["diagnostics"], (where, body)
 
 
 def test_fuzzing_reached_every_kind_of_answer(run):
@@ -153,6 +156,8 @@ class _FakeResponse:
     (404, "text/html; charset=utf-8", b"<h1>Not Found</h1>"),
     (400, "application/json", b"{not json"),
     (415, "application/json", b'["no", "error", "field"]'),
+    (400, "application/json", b'{"error": "invalid"}'),                        # only 401 may be bare
+    (400, "application/json", b'{"resourceType": "OperationOutcome", "issue": []}'),
 ])
 def test_json_error_body_check_rejects_non_json_4xx(status, content_type, content):
     """The custom schemathesis check can fail (and passes the service's real error shape)."""
@@ -162,5 +167,7 @@ def test_json_error_body_check_rejects_non_json_4xx(status, content_type, conten
     spec.loader.exec_module(checks)
     with pytest.raises(AssertionError):
         checks.json_error_body(None, _FakeResponse(status, content_type, content), None)
-    assert checks.json_error_body(None, _FakeResponse(status, "application/json", b'{"error": "invalid"}'), None) is None
+    outcome = b'{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": "x"}]}'
+    assert checks.json_error_body(None, _FakeResponse(status, "application/json", outcome), None) is None
+    assert checks.json_error_body(None, _FakeResponse(401, "application/json", b'{"error": "unauthorized"}'), None) is None
     assert checks.json_error_body(None, _FakeResponse(500, "text/html", b"<h1>boom</h1>"), None) is None  # 5xx: not_a_server_error's job

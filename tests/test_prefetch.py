@@ -214,7 +214,7 @@ def test_missing_required_keys_without_fhir_server_is_412():
     assert err.message == (
         "prefetch keys conditions, procedures are missing and the request has no fhirServer to fetch them from"
     )
-    assert err.to_json()["operationOutcome"]["issue"][0]["code"] == "incomplete"
+    assert err.to_json()["issue"][0]["code"] == "incomplete"
 
 
 def test_operation_outcome_without_fhir_server_is_412_with_its_text():

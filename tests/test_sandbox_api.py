@@ -62,7 +62,7 @@ def test_page_and_its_files_are_served_by_the_service(service, http):
 def test_only_the_three_static_files_are_served(service, http, path):
     response = http.get(service.url + path, timeout=10)
     assert response.status_code == 404
-    assert response.json()["error"] == "not-found"
+    assert response.json()["issue"][0]["code"] == "not-found"
 
 
 @pytest.mark.integration
@@ -113,7 +113,7 @@ def test_scenario_fetch_errors_are_json(service, http, path, params, status, fie
     response = http.get(service.url + API + path, params=params, timeout=10)
     assert response.status_code == status
     body = response.json()
-    assert body["field"] == field and body["message"]
+    assert body["issue"][0]["expression"][0] == field and body["issue"][0]["diagnostics"]
 
 
 @pytest.mark.integration
@@ -141,7 +141,7 @@ def test_evaluate_a_request_gives_the_answer_orders_and_levels(service, http):
         return [(c["uuid"], c["indicator"], c["summary"], c["detail"], [s["uuid"] for s in c.get("suggestions", [])])
                 for c in answer["cards"]]
     assert said(body["answer"]) == said(direct)
-    assert body["answer"]["systemActions"] == direct["systemActions"]
+    assert body["answer"].get("systemActions") == direct.get("systemActions")
 
     orders = {o["label"]: o for o in body["orders"]}
     fusion = orders["Posterior spinal fusion T12-S2 with pelvic fixation"]
@@ -194,7 +194,7 @@ def test_evaluate_applies_the_chosen_profile(service, http):
 @pytest.mark.integration
 def test_evaluate_orders_that_are_not_spine_surgery(service, http):
     body = evaluate(http, service, synthesize("not-spine", 1, 0)[0].request)
-    assert body["answer"] == {"cards": [], "systemActions": []}
+    assert body["answer"] == {"cards": []}
     assert body["levels"] == []
     assert len(body["orders"]) == 1 and body["orders"][0]["procedures"] == []
 
@@ -228,9 +228,9 @@ def test_bad_input_is_a_4xx_json_naming_the_problem(service, http, data, content
                          headers={"Content-Type": content_type}, timeout=30)
     assert response.status_code == status, response.text
     answer = response.json()
-    assert answer["field"] == field
-    assert words in answer["message"]
-    assert answer["operationOutcome"]["resourceType"] == "OperationOutcome"
+    assert answer["issue"][0]["expression"][0] == field
+    assert words in answer["issue"][0]["diagnostics"]
+    assert answer["resourceType"] == "OperationOutcome"
 
 
 @pytest.mark.integration
@@ -245,17 +245,17 @@ def test_bad_input_is_a_4xx_json_naming_the_problem(service, http, data, content
 ])
 def test_invalid_requests_are_checked_like_the_cds_hooks_endpoint(service, http, body, field):
     answer = evaluate(http, service, body, expect=400)
-    assert answer["error"] == "invalid" and answer["message"]
+    assert answer["issue"][0]["code"] == "invalid" and answer["issue"][0]["diagnostics"]
     if field is not None:
-        assert answer["field"] == field
+        assert answer["issue"][0]["expression"][0] == field
     direct = http.post(service.url + SERVICE_PATH, json=body, timeout=30)
-    assert direct.status_code == 400 and direct.json()["message"] == answer["message"]
+    assert direct.status_code == 400 and direct.json()["issue"][0]["diagnostics"] == answer["issue"][0]["diagnostics"]
 
 
 @pytest.mark.integration
 def test_missing_chart_without_fhir_server_is_412(service, http):
     answer = evaluate(http, service, _without("prefetch"), expect=412)
-    assert answer["error"] == "incomplete"
+    assert answer["issue"][0]["code"] == "incomplete"
 
 
 # --- deployments ----------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_sandbox_off_answers_404_everywhere(tmp_path, http):
                              ("GET", API + "/profiles"), ("POST", API + "/evaluate")):
             response = http.request(method, server.url + path, json=REQUEST if method == "POST" else None, timeout=10)
             assert response.status_code == 404, path
-            assert response.json()["error"] == "not-found"
+            assert response.json()["issue"][0]["code"] == "not-found"
         assert http.get(server.url + "/cds-services", timeout=10).status_code == 200
 
 
@@ -280,7 +280,7 @@ def test_with_client_jwts_required_the_sandbox_evaluates_but_never_fetches(tmp_p
         # Without a JWT the sandbox must not become a way to make the service call any URL.
         fetching = {**_without("prefetch"), "fhirServer": "http://127.0.0.1:9/fhir"}
         refused = evaluate(http, server, fetching, expect=400)
-        assert refused["field"] == "$.fhirServer"
+        assert refused["issue"][0]["expression"][0] == "$.fhirServer"
         card = body["answer"]["cards"][0]
         feedback = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]}
         response = http.post(server.url + SERVICE_PATH + "/feedback", json=feedback, timeout=10)
@@ -365,3 +365,26 @@ def test_levels_place_segment_measurements_at_their_level_and_regional_ones_apar
     assert rows["L4-L5"]["instability"]["evidence"][0]["reference"] == "DiagnosticReport/xr-1"
     assert rows[None]["deformity"]["text"] == "PI-LL 22°; Cobb 35° (T10-L3); LL 30°"
 
+
+def test_evaluate_gives_determinations_letter_and_server_rendered_details(service, http):
+    from tests.stubs import fhir, seeds
+    request = fhir.make_request(seeds.seed_001_orders(), seeds.seed_001_chart())
+    body = http.post(service.url + "/sandbox/api/evaluate", json=request, timeout=60).json()
+    assert [(d["reference"], d["determination"]) for d in body["determinations"]] == [
+        ("ServiceRequest/sr-fusion", "does-not-meet"), ("ServiceRequest/sr-decompression", "needs-documentation"),
+        ("ServiceRequest/sr-si-fusion", "does-not-meet")]
+    assert {c["code"]: c["determination"] for c in body["determinations"][0]["codes"]} == {
+        "22633": "does-not-meet", "22634": "does-not-meet", "22848": "does-not-meet"}
+    assert set(body["detail_html"]) == {c["uuid"] for c in body["answer"]["cards"]}
+    for html in body["detail_html"].values():
+        assert html.startswith("<p>") and "**" not in html and "<script" not in html
+    assert "<h2>Posterior spinal fusion T12-S2 with pelvic fixation: does not meet criteria</h2>" in body["letter_html"]
+    assert body["labels"]["classes"]["si_fusion"] == "SI-joint fusion"
+    assert http.get(service.url + "/sandbox/api/labels", timeout=10).json() == body["labels"]
+
+
+def test_server_rendered_markdown_escapes_html_and_unsafe_links():
+    from cards.letter import markdown_html
+    html = markdown_html("<img src=x onerror=alert(1)> **b** [x](javascript:alert(1)) [p](https://example.org)")
+    assert "<img" not in html and "&lt;img" in html and "<strong>b</strong>" in html
+    assert 'href="javascript' not in html and '<a href="https://example.org">p</a>' in html

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,16 +120,32 @@ def test_scenario_evaluate_levels_cards_and_feedback(service, page, tmp_path):
     assert bar.evaluate("e => getComputedStyle(e).backgroundColor") == WARNING_RGB
     assert card(page, "level-unsupported").locator("[data-testid=card-indicator]").text_content().endswith("Warning")
 
-    # The detail, rendered from Markdown: bold, inline code, bullet lists and http(s) links.
+    # The detail, rendered from Markdown on the server: the determination in bold, bullet lists; the policy
+    # sources are the card's links.
     first = card(page, "level-unsupported")
-    first.locator("details.card-detail > summary").click()
     detail = first.locator("[data-testid=card-detail]")
-    assert detail.locator("strong").first.text_content() == "Orders:"
-    assert detail.locator("code").first.text_content().startswith("ServiceRequest/")
+    assert detail.locator("strong").first.text_content() == "Does not meet criteria:"
     assert detail.locator("ul > li").count() >= 3
-    hrefs = detail.locator("a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert "T12-L1: no documented indication" in detail.text_content()
+    hrefs = first.locator("a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
     assert hrefs and all(h.startswith("https://") for h in hrefs)
     assert "**" not in detail.text_content()
+
+    # The determination per order and CPT code.
+    rows = page.locator("[data-testid=determination]")
+    shown = rows.evaluate_all("els => els.map(e => [e.dataset.reference.split('-').slice(0, -1).join('-'), e.dataset.determination])")
+    assert shown == [["ServiceRequest/sr-fusion", "does-not-meet"], ["ServiceRequest/sr-decompression", "needs-documentation"],
+                     ["ServiceRequest/sr-si-fusion", "does-not-meet"]]
+    assert page.locator("[data-testid=code-determination][data-code='22848']").get_attribute(
+        "data-determination") == "does-not-meet"
+
+    # The review letter, order by order.
+    page.locator("[data-testid=letter-panel] > summary").click()
+    letter = page.locator("[data-testid=letter]")
+    assert letter.locator("h2").all_text_contents()[0] == (
+        "Posterior spinal fusion T12-S2 with pelvic fixation: does not meet criteria")
+    assert letter.locator("table").count() == 3 and "Fusion limited to L3-S1" in letter.text_content()
+    page.locator("[data-testid=letter-panel] > summary").click()
 
     # The draft orders with their CPT codes and levels.
     labels = page.locator("[data-testid=order-label]").all_text_contents()
@@ -153,12 +170,9 @@ def test_scenario_evaluate_levels_cards_and_feedback(service, page, tmp_path):
     evidence = page.locator("[data-testid=level-row][data-level=L4-L5] [data-testid=cell-stenosis] [data-testid=evidence-ref]")
     assert evidence.count() == 2 and evidence.first.text_content().startswith(("Condition/", "DiagnosticReport/"))
 
-    # Coverage information (system actions) sits in a collapsed section.
+    # A hospital deployment claims no coverage: no coverage-information section.
     actions = page.locator("[data-testid=system-actions]")
-    assert actions.is_visible() and not actions.evaluate("e => e.open")
-    actions.locator("summary").click()
-    assert page.locator("[data-testid=system-action]").count() == 3
-    assert "auth-needed" in actions.text_content()
+    assert not actions.is_visible()
 
     # Accept a suggestion: the page posts CDS Hooks feedback and says it was stored.
     target = card(page, "level-unsupported")
@@ -188,7 +202,6 @@ def test_scenario_evaluate_levels_cards_and_feedback(service, page, tmp_path):
     expect(other.locator("[data-testid=feedback-status]")).to_contain_text("Feedback stored")
 
     assert page.problems == []
-    actions.evaluate("e => { e.open = false; }")   # the screenshot shows cards and table, not the coverage details
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(tmp_path / "sandbox.png"), full_page=True)
     shutil.copyfile(tmp_path / "sandbox.png", SCREENSHOT)
@@ -227,36 +240,63 @@ def test_bad_input_is_shown_not_thrown(service, page):
     assert page.locator("[data-testid=card]").count() == 0
 
 
-def test_markdown_renderer_escapes_html_and_allows_only_http_links(service, page):
-    open_sandbox(page, service.url)
-    render = "text => window.SpineSandbox.renderMarkdown(text)"
-    assert page.evaluate(render, "<img src=x onerror=alert(1)> & **bold** `<b>code</b>`") == (
-        "<p>&lt;img src=x onerror=alert(1)&gt; &amp; <strong>bold</strong> <code>&lt;b&gt;code&lt;/b&gt;</code></p>")
-    assert page.evaluate(render, "[x](javascript:alert(1)) [d](data:text/html,hi)") == (
-        "<p>[x](javascript:alert(1)) [d](data:text/html,hi)</p>")
-    assert page.evaluate(render, '[policy](https://example.org/a?b=1&c="2") and `[no](https://x.org)`') == (
-        '<p><a href="https://example.org/a?b=1&amp;c=&quot;2&quot;" target="_blank" rel="noopener noreferrer">policy</a>'
-        ' and <code>[no](https://x.org)</code></p>')
-    assert page.evaluate(render, "**Head**\n- one\n- two **b**\n\nnext\nline") == (
-        "<p><strong>Head</strong></p>\n<ul><li>one</li><li>two <strong>b</strong></li></ul>\n<p>next line</p>")
+@contextmanager
+def sandbox_page(browser, base_url: str, scenario: str, **context_options):
+    """A fresh page with the scenario evaluated in the sandbox."""
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        open_sandbox(page, base_url)
+        load_scenario(page, scenario)
+        click_evaluate(page)
+        yield page
+    finally:
+        context.close()
+
+
+def test_cards_are_in_view_without_scrolling_at_1280_by_800(service, browser, tmp_path):
+    """What a surgeon sees first: the cards, above the fold of a 1280x800 screen."""
+    with sandbox_page(browser, service.url, "seed-002", viewport={"width": 1280, "height": 800}) as page:
+        assert page.evaluate("() => window.scrollY") == 0
+        first = page.locator("[data-testid=card]").first
+        box = first.bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + min(box["height"], 120) <= 800, box
+        summary = first.locator("[data-testid=card-summary]").bounding_box()
+        assert summary["y"] + summary["height"] <= 800 and summary["x"] + summary["width"] <= 1280, summary
+        page.screenshot(path=str(tmp_path / "sandbox-1280x800.png"))
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp_path / "sandbox-1280x800.png", SCREENSHOT.with_name("sandbox-1280x800.png"))
+
+
+def test_the_review_letter_opens_in_the_browser(service, browser, http, tmp_path):
+    """The HTML letter from POST /review, as a browser shows and prints it."""
+    from tests.stubs import fhir, seeds
+    request = fhir.make_request(seeds.seed_002_orders(), seeds.seed_002_chart())
+    html = http.post(service.url + "/review", json=request, headers={"Accept": "text/html"}, timeout=60).text
+    letter_file = tmp_path / "letter.html"
+    letter_file.write_text(html, "utf-8")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(letter_file.as_uri())
+        assert page.locator("h1").text_content() == "Spine surgery medical-necessity review"
+        assert [h.split(":")[0] for h in page.locator("h2").all_text_contents()] == ["Stage 1", "Stage 2"]
+        assert page.locator("table").count() == 2 and page.locator("tbody tr").count() == 14
+        page.emulate_media(media="print")
+        assert page.locator("body").evaluate("e => getComputedStyle(e).marginTop") == "0px"
+    finally:
+        context.close()
 
 
 def test_feedback_refused_without_a_client_jwt_is_explained(tmp_path, browser):
-    with start_service(tmp_path, CDS_AUTH="required", CDS_SANDBOX="on") as server:
-        context = browser.new_context()
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        try:
-            open_sandbox(page, server.url)
-            load_scenario(page, "fusion-level-unsupported")
-            click_evaluate(page)
-            target = card(page, "level-unsupported")
-            with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
-                target.locator("[data-testid=suggestion-accept]").first.click()
-            assert info.value.status == 401
-            status = target.locator("[data-testid=feedback-status]")
-            expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
-            assert status.text_content().startswith("401 Unauthorized: this deployment requires a signed client JWT")
-            assert not target.locator("[data-testid=suggestion-accept]").first.is_disabled()
-        finally:
-            context.close()
+    with start_service(tmp_path, CDS_AUTH="required", CDS_SANDBOX="on") as server, \
+            sandbox_page(browser, server.url, "fusion-level-unsupported") as page:
+        target = card(page, "level-unsupported")
+        with page.expect_response(lambda r: r.url.endswith(FEEDBACK_PATH)) as info:
+            target.locator("[data-testid=suggestion-accept]").first.click()
+        assert info.value.status == 401
+        status = target.locator("[data-testid=feedback-status]")
+        expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
+        assert status.text_content().startswith("401 Unauthorized: this deployment requires a signed client JWT")
+        assert not target.locator("[data-testid=suggestion-accept]").first.is_disabled()

@@ -1,6 +1,6 @@
 /* spine-cds sandbox: scenario picker, evaluate, and the answer shown as an EHR shows it.
    Plain JavaScript, no framework. Everything from the server is put in the page with textContent,
-   except card details, which go through renderMarkdown (HTML escaped first). */
+   except card details and the review letter, which the server renders from markdown (raw HTML escaped). */
 (function () {
   "use strict";
 
@@ -15,58 +15,16 @@
     warning: { label: "Warning", icon: "!" },
     critical: { label: "Critical", icon: "!!" }
   };
-  var CLASS_LABELS = {
-    fusion: "fusion", deformity_fusion: "deformity fusion", exploration: "exploration",
-    instrumentation: "instrumentation", pelvic_fixation: "pelvic fixation", decompression: "decompression",
-    osteotomy_posterior: "posterior osteotomy", osteotomy_three_column: "three-column osteotomy",
-    osteotomy_anterior: "anterior osteotomy", si_fusion: "SI-joint fusion", graft: "graft"
-  };
+  // Procedure-class labels come from the server (GET /sandbox/api/labels, cards/text/wording.yaml).
+  var CLASS_LABELS = {};
   var LEVEL_COLUMNS = ["instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis_or_hardware"];
 
-  // ---- Markdown: a small, safe subset ---------------------------------------------------------------
+  // ---- text ---------------------------------------------------------------------------------------
 
   function escapeHtml(text) {
     return String(text)
       .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-  }
-
-  // Inline markup on already-escaped text: `code`, [text](http(s) url), **bold**.
-  function renderInline(escaped) {
-    var stash = [];
-    function keep(html) { stash.push(html); return "\u0000" + (stash.length - 1) + "\u0000"; }
-    var out = escaped.replace(/`([^`]+)`/g, function (_, code) { return keep("<code>" + code + "</code>"); });
-    out = out.replace(/\[([^\]\u0000]+)\]\((https?:\/\/[^\s()\u0000]+)\)/g, function (_, label, url) {
-      var text = label.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
-      return keep('<a href="' + url + '" target="_blank" rel="noopener noreferrer">' + text + "</a>");
-    });
-    out = out.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
-    return out.replace(/\u0000(\d+)\u0000/g, function (_, i) { return stash[Number(i)]; });
-  }
-
-  // Paragraphs (blank-line separated) and bullet lists ("- " or "* "); everything else is text.
-  function renderMarkdown(source) {
-    var lines = escapeHtml(String(source || "").replace(/\u0000/g, "")).split(/\r?\n/);
-    var html = [], paragraph = [], items = [];
-    function flushParagraph() {
-      if (paragraph.length) { html.push("<p>" + renderInline(paragraph.join(" ")) + "</p>"); paragraph = []; }
-    }
-    function flushList() {
-      if (items.length) {
-        html.push("<ul>" + items.map(function (item) { return "<li>" + renderInline(item) + "</li>"; }).join("") + "</ul>");
-        items = [];
-      }
-    }
-    lines.forEach(function (line) {
-      var bullet = /^\s*[-*]\s+(.*)$/.exec(line);
-      if (!line.trim()) { flushParagraph(); flushList(); }
-      else if (bullet) { flushParagraph(); items.push(bullet[1]); }
-      else if (items.length && /^\s{2,}\S/.test(line)) { items[items.length - 1] += " " + line.trim(); }
-      else { flushList(); paragraph.push(line.trim()); }
-    });
-    flushParagraph();
-    flushList();
-    return html.join("\n");
   }
 
   // ---- small DOM helpers ----------------------------------------------------------------------------
@@ -101,8 +59,13 @@
   // ---- HTTP ---------------------------------------------------------------------------------------
 
   function describeError(status, body) {
-    if (body && typeof body === "object" && body.message) {
-      return status + " " + (body.error || "error") + (body.field ? " at " + body.field : "") + ": " + body.message;
+    var issue = body && typeof body === "object" && body.resourceType === "OperationOutcome" && body.issue && body.issue[0];
+    if (issue) {
+      var where = issue.expression && issue.expression.length ? " at " + issue.expression[0] : "";
+      return status + " " + (issue.code || "error") + where + ": " + (issue.diagnostics || "");
+    }
+    if (body && typeof body === "object" && body.error) {
+      return status + " " + body.error;
     }
     return status + " " + (typeof body === "string" && body ? body.slice(0, 300) : "error");
   }
@@ -136,6 +99,13 @@
         if (profile["default"]) option.selected = true;
         select.appendChild(option);
       });
+    });
+  }
+
+  function loadLabels() {
+    return call("GET", API + "/labels").then(function (res) {
+      if (!res.ok) throw new Error(describeError(res.status, res.body));
+      CLASS_LABELS = res.body.classes || {};
     });
   }
 
@@ -213,6 +183,8 @@
     $("results-empty").hidden = true;
     $("results").hidden = false;
     renderCards(result);
+    renderDeterminations(result.determinations || []);
+    renderLetter(result.letter_html || "");
     renderSystemActions(result.answer.systemActions || []);
     renderOrders(result.orders || []);
     renderLevels(result.levels || []);
@@ -232,7 +204,7 @@
         text: "No cards: nothing to check for these orders, or every order is outside spine surgery." }));
       return;
     }
-    var context = { hookInstance: result.request.hookInstance };
+    var context = { hookInstance: result.request.hookInstance, detailHtml: result.detail_html || {} };
     cards.forEach(function (card) { container.appendChild(renderCard(card, context)); });
   }
 
@@ -285,9 +257,10 @@
     body.appendChild(sourceLine);
 
     if (card.detail) {
+      // Rendered on the server (markdown-it, raw HTML escaped); shown open: a detail is at most 600 characters.
       var detail = el("div", { className: "markdown", testid: "card-detail" });
-      detail.innerHTML = renderMarkdown(card.detail);   // escaped first: see renderMarkdown
-      body.appendChild(el("details", { className: "card-detail" }, [el("summary", { text: "Details and evidence" }), detail]));
+      detail.innerHTML = context.detailHtml[card.uuid] || "";
+      body.appendChild(detail);
     }
 
     var feedbackStatus = el("div", { className: "feedback-status", testid: "feedback-status", role: "status", "aria-live": "polite" });
@@ -439,6 +412,38 @@
     });
   }
 
+  // ---- determinations and letter --------------------------------------------------------------------
+
+  function renderDeterminations(determinations) {
+    var container = $("determinations");
+    container.textContent = "";
+    if (!determinations.length) {
+      container.appendChild(el("p", { className: "hint", text: "No spine surgery order: nothing to determine." }));
+      return;
+    }
+    var tbody = el("tbody");
+    determinations.forEach(function (d) {
+      var codes = el("td", { className: "codes" });
+      d.codes.forEach(function (c) {
+        codes.appendChild(el("span", { className: "code-determination determination-" + c.determination,
+          testid: "code-determination", "data-code": c.code, "data-determination": c.determination,
+          title: c.label + ": " + c.determination_text + (c.bundled ? " (bundled)" : ""), text: c.code + " " }));
+      });
+      tbody.appendChild(el("tr", { testid: "determination", "data-reference": d.reference, "data-determination": d.determination }, [
+        el("td", { text: d.name }),
+        el("td", { className: "determination-" + d.determination, testid: "determination-text", text: d.determination_text }),
+        codes
+      ]));
+    });
+    container.appendChild(el("table", {}, [el("thead", {}, [el("tr", {}, [
+      el("th", { scope: "col", text: "Order" }), el("th", { scope: "col", text: "Determination" }),
+      el("th", { scope: "col", text: "CPT codes" })])]), tbody]));
+  }
+
+  function renderLetter(html) {
+    $("letter").innerHTML = html;   // rendered on the server from the letter templates, raw HTML escaped there
+  }
+
   // ---- orders -------------------------------------------------------------------------------------
 
   function renderOrders(orders) {
@@ -531,14 +536,14 @@
     $("load-scenario").addEventListener("click", loadScenario);
     $("load-as").addEventListener("change", function () { if ($("scenario-select").value) loadScenario(); });
     $("evaluate").addEventListener("click", evaluate);
-    Promise.all([loadProfiles(), loadScenarioList()]).then(function () {
+    Promise.all([loadProfiles(), loadScenarioList(), loadLabels()]).then(function () {
       document.body.setAttribute("data-ready", "true");
     }).catch(function (err) {
       setStatus($("input-status"), "error", "The sandbox API could not be reached: " + err);
     });
   }
 
-  window.SpineSandbox = { renderMarkdown: renderMarkdown, escapeHtml: escapeHtml };
+  window.SpineSandbox = { escapeHtml: escapeHtml };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
