@@ -1,6 +1,6 @@
 """Smoke checks of a shipped copy (an installed wheel, a container image) against the development
 service: the same answers to discovery, the Questionnaire reads, the sandbox and an order-sign for
-every synthetic scenario, byte for byte apart from generated ids, timestamps and the server's own
+every synthetic scenario and the review letter of the seeds in every format, byte for byte apart from generated ids, timestamps and the server's own
 address. Used by tests/test_installed_package.py and by docker/smoke.sh (`python -m tests.support.smoke
 DEV_URL COPY_URL`)."""
 from __future__ import annotations
@@ -58,6 +58,18 @@ def compare(dev_url: str, copy_url: str, timeout: float = 60) -> list[str]:
                 differences.append(f"order-sign {label}: different answers")
             else:
                 with_cards += bool(here.json()["cards"])
+        # The review letter, in every format, for the three seed charts.
+        for label, body in scenario_requests():
+            if not label.startswith("seed-"):
+                continue
+            for accept in ("text/html", "text/markdown", "application/json"):
+                here = http.post(dev_url + "/review", json=body, headers={"Accept": accept}, timeout=timeout)
+                there = http.post(copy_url + "/review", json=body, headers={"Accept": accept}, timeout=timeout)
+                if not there.status_code == here.status_code == 200:
+                    differences.append(f"review {label} {accept}: {here.status_code} here, {there.status_code} there: "
+                                       f"{there.text[:300]}")
+                elif normalized(there.content, copy_url, dev_url) != normalized(here.content):
+                    differences.append(f"review {label} {accept}: different letters")
         if with_cards < len(SCENARIOS) - 2:   # nearly every scenario gives cards: forms, rules and wording are read
             differences.append(f"only {with_cards} scenarios gave cards")
     return differences
@@ -68,7 +80,7 @@ def main(argv: list[str]) -> int:
     differences = compare(dev_url.rstrip("/"), copy_url.rstrip("/"))
     for line in differences:
         print(f"DIFFERENT {line}")
-    print(f"smoke: {len(PAGES) + len(scenario_requests())} requests, {len(differences)} differences")
+    print(f"smoke: {len(PAGES) + len(scenario_requests()) + 9} requests, {len(differences)} differences")
     return 1 if differences else 0
 
 
