@@ -22,9 +22,11 @@ FORM_FOR_TOPIC = {
 SDC_TEMP = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
 TASK_CODE = {"system": SDC_TEMP, "code": "complete-questionnaire"}
 TASK_PROFILE = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-taskquestionnaire"
-# What the EHR does with the completed form: attach it to the order as documentation.
-AFTER_COMPLETION = {"system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp", "code": "attach-to-order",
-                    "display": "Attach the completed form to the order"}
+# What the EHR does with the completed form: CRD 2.0.1's afterCompletionCode value set (CRD Temporary
+# Codes: prior-auth-include, initial-claim-include, all-claims-include), keyed by after-completion-action.
+CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+AFTER_COMPLETION_INPUT = {"system": CRD_TEMP, "code": "after-completion-action", "display": "After-completion action"}
+AFTER_COMPLETION = {"system": CRD_TEMP, "code": "prior-auth-include", "display": "Include in prior authorization"}
 
 
 @cache
@@ -67,7 +69,7 @@ def completion_task(form_id: str, patient_id: str, user_id: str | None, order_re
         "input": [
             {"type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire"}], "text": "questionnaire"},
              "valueCanonical": canonical(form_id)},
-            {"type": {"coding": [{"system": SDC_TEMP, "code": "afterCompletion"}], "text": "afterCompletion"},
+            {"type": {"coding": [AFTER_COMPLETION_INPUT]},
              "valueCodeableConcept": {"coding": [AFTER_COMPLETION]}},
         ],
     }

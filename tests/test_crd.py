@@ -260,7 +260,13 @@ def test_form_task_follows_crd_task_profile(service, http):
         questionnaire, after = task["input"]
         assert questionnaire["type"]["coding"][0]["code"] == "questionnaire" and questionnaire["type"]["text"] == "questionnaire"
         assert re.fullmatch(r"https://spine-cds\.dev/fhir/Questionnaire/[a-z\-]+\|\d+\.\d+\.\d+", questionnaire["valueCanonical"])
-        assert after["type"]["text"] == "afterCompletion" and after["valueCodeableConcept"]["coding"][0]["code"]
+        # CRD 2.0.1 Task example and afterCompletionCode value set (CRD Temporary Codes).
+        crd_temp = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+        assert after["type"]["coding"][0] == {"system": crd_temp, "code": "after-completion-action",
+                                              "display": "After-completion action"}
+        assert after["valueCodeableConcept"]["coding"][0]["system"] == crd_temp
+        assert after["valueCodeableConcept"]["coding"][0]["code"] in ("prior-auth-include", "initial-claim-include",
+                                                                      "all-claims-include")
         assert task["basedOn"][0]["reference"].startswith("ServiceRequest/") and task["authoredOn"]
 
 
