@@ -18,14 +18,12 @@ import random
 import time
 from datetime import date, timedelta
 
-from fhir_mappings import care, diagnoses, level_facts, measures, negation, red_flags, resources
-from fhir_mappings.build import build_facts
+from fhir_mappings import care, diagnoses, level_facts, measures, red_flags, resources
+from fhir_mappings.build import TEXT_CACHES, build_facts
 from fhir_mappings.chart import Chart
-from terminology import valuesets
 from tests.stubs import fhir, seeds
 
-_CACHES = (valuesets.text_tokens, negation.asserted_valueset_mentions, care._asserted_care,
-           level_facts._read_cached, measures._read_text, measures._name_of_label, resources._system)
+_CACHES = TEXT_CACHES + (resources._system,)
 
 
 def clear_caches() -> None:

@@ -1,17 +1,18 @@
 """An inpatient stay requested with the order (rules/inpatient.yaml)."""
 from __future__ import annotations
 
-import re
-
 from fhir_mappings.facts import Facts, Order
 from fhir_mappings.negation import is_negated
+from fhir_mappings.text.rules import load_text_data
+from terminology.phrases import compile_phrases
 
 from .finding import MET, NOT_MET, Finding
 from .spec import Profile
 
-_INPATIENT = re.compile(r"\binpatient\b", re.IGNORECASE)
-_ANTERIOR = re.compile(r"\b(?:alif|anterior (?:lumbar )?interbody|anterior fusion|anterior approach)\b", re.IGNORECASE)
-_POSTERIOR = re.compile(r"\b(?:psf|tlif|plif|posterior|posterolateral)\b", re.IGNORECASE)
+_WORDS = load_text_data("order_words.yaml")
+_INPATIENT = compile_phrases(_WORDS["inpatient"])
+_ANTERIOR = compile_phrases(_WORDS["anterior_approach"])
+_POSTERIOR = compile_phrases(_WORDS["posterior_approach"])
 ANTERIOR_CPT = {"22558", "+22585", "22585"}
 
 

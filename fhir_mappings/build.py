@@ -22,17 +22,19 @@ from terminology.valuesets import text_tokens
 
 from .care import _asserted_care, care_of
 from .chart import Chart
+from .dates import _parse as _parse_date, date_problems
 from .diagnoses import diagnoses_of
 from .facts import Facts, Order
 from .level_facts import _read_cached, level_facts_of, order_level_facts
 from .measures import _name_of_label, _read_text, derive_mismatches, measurements_of
-from .negation import asserted_valueset_mentions
+from .negation import asserted_valueset_mentions, valueset_mentions
 from .orders import map_orders
 from .red_flags import red_flags_of
+from .text import document
 from .resources import is_refuted
 
 
-TEXT_CACHES = (text_tokens, asserted_valueset_mentions, _asserted_care, _read_cached, _read_text, _name_of_label)
+TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, document, _parse_date, _asserted_care, _read_cached, _read_text, _name_of_label)
 
 
 def forget_texts() -> None:
@@ -50,15 +52,20 @@ def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
 
 def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
-    care, red_flags, level_facts, measured, diagnoses = [], [], [], [], []
+    care, red_flags, level_facts, measured, diagnoses, unread = [], [], [], [], [], []
     for resource in chart.resources:
         if is_refuted(resource):
             continue
-        care += care_of(resource)
-        red_flags += red_flags_of(resource)
-        level_facts += level_facts_of(resource)
-        measured += measurements_of(resource)
-        diagnoses += diagnoses_of(resource)
+        read = (care_of(resource), red_flags_of(resource), level_facts_of(resource), measurements_of(resource),
+                diagnoses_of(resource))
+        if any(read):
+            # A fact dated by a malformed date is reported; a resource that gives no fact is not checked.
+            unread += date_problems(resource)
+            care += read[0]
+            red_flags += read[1]
+            level_facts += read[2]
+            measured += read[3]
+            diagnoses += read[4]
     return Facts(
         orders=orders,
         care=tuple(care),
@@ -68,4 +75,5 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         level_facts=tuple(level_facts + order_level_facts(chart.draft_orders)),
         measurements=tuple(measured + derive_mismatches(measured)),
         diagnoses=tuple(diagnoses),
+        unread=tuple(unread),
     )

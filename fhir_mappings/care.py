@@ -1,18 +1,23 @@
 """Procedures, MedicationRequests and notes -> episodes of non-operative care.
 
 A coded, dated Procedure is a visit; a course recorded as one Procedure with a period is
-a course; care named only in a note ("tried PT") is an undated mention, which the rules
-show as evidence but never count toward a duration.
+a course. Care named in a note is read by fhir_mappings.text: only care the note asserts as
+done (present, or history: "s/p ESI") counts, never care planned, hedged or denied; with the
+dates its sentence writes ("12 PT visits from 1/6/2025 to 3/28/2025", "8 weeks of PT ending
+March 2025", "ESI on 2/3/2025") it is a dated episode like a coded one, else an undated mention,
+which the rules show as evidence but never count toward a duration.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from terminology.conservative_care import care_kind_of_cpt, care_kinds_in_text
 from terminology.systems import CPT
 
 from .facts import CareEpisode, Evidence
-from .negation import is_negated
+from .text import document
+from .text.care import ProseCourse, course_in
 from .resources import clinical_period, codings, concept_texts, narrative_texts, obj, reference
 
 
@@ -30,21 +35,41 @@ def _coded_kind(resource: dict) -> str | None:
     return None
 
 
+_DONE = ("present", "historical")
+
+
+@dataclass(frozen=True)
+class _ProseCare:
+    kind: str
+    description: str
+    quote: str
+    course: ProseCourse | None
+    assertion: str
+
+
 @lru_cache(maxsize=4096)
-def _asserted_care(text: str) -> tuple[tuple[str, str], ...]:
-    """(kind, evidence description) of every care mention in text that is not negated, in order.
+def _asserted_care(text: str) -> tuple[_ProseCare, ...]:
+    """Every care mention in text the text asserts as done, with the dates of its sentence, in order.
     Cached: charts repeat the same notes and medication names."""
     found = []
-    for kind, match in care_kinds_in_text(text):
-        if not is_negated(text, match.start(), match.end()):
-            found.append((kind, f"mentioned without dates: “{_snippet(text, match.start(), match.end())}”"))
+    mentions = care_kinds_in_text(text)
+    read = document(text) if mentions else None
+    for kind, match in mentions:
+        assertion = read.assertion(match.start(), match.end())
+        if assertion not in _DONE:
+            continue
+        lo, hi = read.sentence(match.start(), match.end())
+        course = course_in(read.folded, lo, hi, match.span())
+        snippet = _snippet(text, match.start(), match.end())
+        description = f"{course.words}: “{snippet}”" if course else f"mentioned without dates: “{snippet}”"
+        found.append(_ProseCare(kind, description, " ".join(text[lo:hi].split()), course, assertion))
     return tuple(found)
 
 
 def _text_kind(texts) -> str | None:
     for text in texts:
-        for kind, _ in _asserted_care(text):
-            return kind
+        for care in _asserted_care(text):
+            return care.kind
     return None
 
 
@@ -68,8 +93,22 @@ def _episode_from_record(resource: dict) -> CareEpisode | None:
 
 
 def _mentions(resource: dict) -> list[CareEpisode]:
-    return [CareEpisode(kind, None, None, Evidence(reference(resource), description))
-            for text in narrative_texts(resource) for kind, description in _asserted_care(text)]
+    episodes, seen = [], set()
+    for text in narrative_texts(resource):
+        for care in _asserted_care(text):
+            course = care.course
+            key = (care.kind, course.start, course.end) if course else None
+            if key is not None and key in seen:
+                continue        # "12 PT visits ... of physical therapy": one course named twice
+            seen.add(key)
+            evidence = Evidence(reference(resource), care.description, course.start if course else None,
+                                quote=care.quote)
+            if course is None:
+                episodes.append(CareEpisode(care.kind, None, None, evidence, assertion=care.assertion))
+            else:
+                episodes.append(CareEpisode(care.kind, course.start, course.end, evidence, period=course.period,
+                                            assertion=care.assertion, precision=course.precision))
+    return episodes
 
 
 def care_of(resource: dict) -> list[CareEpisode]:

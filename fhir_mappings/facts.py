@@ -52,12 +52,15 @@ class CareEpisode:
     end: date | None
     evidence: Evidence
     period: bool = False                       # one record covering a course (start..end), not a visit
+    assertion: str = "present"                 # present, or historical ("s/p ESI"): care done either way
+    precision: str = "day"                     # day, month or year: how much of start/end was written
 
 
 @dataclass(frozen=True)
 class RedFlag:
     kind: str                                  # cauda_equina, progressive_motor_deficit, ...
     evidence: Evidence
+    assertion: str = "present"                 # how the text asserted it (only present ones are made)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class LevelFact:
     severity: str | None = None                # stenosis: mild .. severe; listhesis: Meyerding grade "1".."5";
                                                # deformity: "subtle" when hedged, else None
     value: float | None = None                 # a number stated with it (mm, %, degrees)
+    assertion: str = "present"                 # present, negated (present=False), or historical (a prior fusion)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Facts:
     level_facts: tuple[LevelFact, ...] = field(default=())
     measurements: tuple[Measurement, ...] = field(default=())
     diagnoses: tuple[Diagnosis, ...] = field(default=())
+    unread: tuple[str, ...] = field(default=())   # what the chart holds but could not be read (a malformed date)
 
     @property
     def spine_orders(self) -> tuple[Order, ...]:

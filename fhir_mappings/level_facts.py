@@ -1,7 +1,9 @@
 """Conditions, reports, observations, procedures (and the draft orders) -> LevelFacts: what the
 chart says at each interspace.
 
-Free text is read clause by clause (negation.clause_bounds). Inside a clause, phrases are
+Free text is read by fhir_mappings.text: a mention counts when the text asserts it as present (negated:
+an absent fact; history only for a prior fusion; hedged, planned, a relative's or counselling: nothing).
+The structure is read clause by clause (text.clause_bounds). Inside a clause, phrases are
 split at commas and at "and" / "or" / "with", and a level belongs to the concepts written in
 its own phrase ("stenosis at L2-3"); a level standing in a phrase without one (", L4-5 and
 L5-S1", ", moderate to severe at L3-4") belongs to the nearest concept before it. Findings of
@@ -20,7 +22,6 @@ from different resources are never merged: each keeps its own evidence and date.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Iterable
@@ -29,10 +30,13 @@ from terminology import cpt, valuesets
 from terminology.conservative_care import procedure_classes_in_text, procedure_gate
 from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
 from terminology.systems import CPT, ICD10CM
+from terminology.phrases import compile_phrases
 from terminology.valuesets import PhraseGate
 
 from .facts import Evidence, LevelFact
-from .negation import clause_bounds, is_negated
+from .negation import is_negated
+from .text import clause_bounds, document
+from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",
@@ -45,62 +49,11 @@ QUOTE_LIMIT = 160
 
 # --- text structure ------------------------------------------------------------------------------
 
-# Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
-_FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _PHRASE_SPLIT = re.compile(r",|&|\b(?:and|or|with|without|plus|as well as|along with)\b", re.IGNORECASE)
 _HEADING_COLON = re.compile(r"\s*:")
 _BLANK_LINE = re.compile(r"\n\s*\n")
-
-
-def fold_text(text: str) -> str:
-    """Typographic quotes and dashes folded, same length (offsets index the original)."""
-    return valuesets.normalize_text(text)
-
-
-def mask_text(text: str) -> str:
-    """The folded text with dots that end no sentence blanked, same length: clause and sentence
-    bounds computed on it ("3.5 mm" is no sentence end) index the original text."""
-    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), fold_text(text))
-
-
-class Sentences:
-    """Sentence and clause bounds of one masked text. Every sentence end is also a clause end
-    (negation._CLAUSE_END), so negation.clause_bounds and is_negated run on the sentence alone
-    give the same answer as on the whole text, without rescanning it for every mention."""
-
-    def __init__(self, masked: str):
-        self.masked = masked
-        starts = [0]
-        for match in _SENTENCE_END.finditer(masked):
-            starts.append(match.end())
-        self._starts = starts
-        self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
-
-    def sentence(self, start: int, end: int) -> tuple[int, int]:
-        index = bisect_right(self._starts, start) - 1
-        lo = self._starts[index]
-        right = _SENTENCE_END.search(self.masked, max(end, lo))
-        return lo, right.start() if right else len(self.masked)
-
-    def clause(self, start: int, end: int) -> tuple[int, int]:
-        key = (start, end)
-        if key not in self._clauses:
-            lo, hi = self.sentence(start, end)
-            left, right = clause_bounds(self.masked[lo:hi], start - lo, end - lo)
-            self._clauses[key] = (left + lo, right + lo)
-        return self._clauses[key]
-
-    def negated(self, start: int, end: int) -> bool:
-        lo, hi = self.sentence(start, end)
-        return is_negated(self.masked[lo:hi], start - lo, end - lo)
-
-    def spans(self):
-        """Every non-empty sentence, in order."""
-        for index, lo in enumerate(self._starts):
-            hi = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self.masked)
-            if self.masked[lo:hi].strip():
-                yield lo, hi
+# Kinds whose history is the point: a fusion done years ago is still there.
+HISTORY_KINDS = frozenset({"prior_fusion"})
 
 
 def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = QUOTE_LIMIT) -> str:
@@ -133,12 +86,8 @@ class _Mention:
 
 
 def _pattern(phrases: Iterable[str] = (), regexes: Iterable[str] = ()) -> re.Pattern | None:
-    """Whole-word alternation: hand-written regexes first, then phrases longest first."""
-    words = sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p))
-    alternatives = list(regexes) + [r"\s+".join(re.escape(w) for w in p.split()) for p in words]
-    if not alternatives:
-        return None
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])", re.IGNORECASE)
+    """Whole-word alternation by the one phrase compiler: hand-written regexes first, then phrases longest first."""
+    return compile_phrases(phrases, regexes=regexes)
 
 
 def _valueset_text(*names: str) -> list[str]:
@@ -150,55 +99,18 @@ def _valueset_negatives(*names: str) -> list[str]:
     return [p for name in names for p in valuesets.get(name).negative_text]
 
 
-# The value sets that name each kind in text (the coded ones also count stenosis with/without
-# claudication, see _CODED_KINDS).
-_TEXT_SETS = {
-    "spondylolisthesis": ("spondylolisthesis",), "instability": ("spinal_instability",), "stenosis": ("stenosis",),
-    "deformity": ("scoliosis", "kyphosis", "flat_back"), "pseudarthrosis": ("pseudarthrosis",),
-    "hardware_failure": ("hardware_failure",),
-}
-_EXTRA_PHRASES = {
-    "spondylolisthesis": ("slip", "slippage"),
-    "instability": ("dynamic instability", "segmental instability", "hypermobility", "hypermobile", "abnormal motion",
-                    "excessive motion", "pathologic motion", "pathological motion", "unstable", "mobile spondylolisthesis"),
-    "stenosis": ("neural compression", "foraminal encroachment", "foraminal compromise", "canal compromise",
-                 "recess narrowing", "lateral recess narrowing", "central canal narrowing", "stenotic"),
-    "deformity": ("sagittal imbalance", "coronal imbalance", "malalignment", "curvature", "dextroscoliosis",
-                  "levoscoliosis", "flatback", "flat back", "hypolordosis", "loss of lordosis"),
-    "pseudarthrosis": ("nonunion", "non-union", "non union"),
-    "hardware_failure": ("fractured hardware", "hardware fracture", "hardware failure", "hardware breakage",
-                         "broken rod", "broken rods", "rod fracture", "fractured rod", "fractured rods", "broken screw",
-                         "broken screws", "screw fracture", "fractured screw", "fractured screws", "screw loosening",
-                         "loose screws"),
-}
-_STRAIGHTENED_LORDOSIS = r"straightening\s+of\s+(?:the\s+)?(?:normal\s+)?(?:lumbar\s+|cervical\s+)?lordo(?:sis|tic\s+curve)"
-_EXTRA_REGEXES = {
-    "instability": (r"dynamic\s+(?:spondylo|antero|retro)?listhesis",),
-    "stenosis": (r"narrowing\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:canal|foramina|foramen|lateral\s+recess(?:es)?)",),
-    "deformity": (_STRAIGHTENED_LORDOSIS,
-                  r"(?:loss|reversal|decrease|flattening)\s+of\s+(?:the\s+)?(?:normal\s+)?(?:lumbar\s+)?lordosis",
-                  r"(?:decreased|reduced|diminished)\s+(?:lumbar\s+)?lordosis",
-                  r"\d+(?:\.\d+)?\s*-?\s*(?:°|degrees?)\s+(?:[a-z]+\s+){0,2}curve"),
-    "hardware_failure": (r"(?:halos?|lucency|lucencies)\s+(?:around|surrounding)\s+(?:the\s+)?(?:\w+\s+)?screws?",),
-}
-_EXTRA_NEGATIVES = {
-    "spondylolisthesis": (r"slip(?:ped|s)?[\s-]*(?:and|&|n)[\s-]*fall\w*",
-                          r"slip(?:ped|s)?\s+on\s+(?:the\s+|a\s+)?(?:ice|stairs?|steps?|floor|wet\s+\w+)"),
-    "instability": (r"unstable\s+(?:angina|gait|vital\s+signs|on\s+(?:his|her|their)\s+feet)",
-                    r"(?:medically|clinically|hemodynamically)\s+unstable"),
-    "deformity": (r"normal\s+(?:\w+\s+)?curvature",),
-}
-
-
-# A word every match of each hand-written regex above holds as a whole word (tokens of
-# valuesets.text_tokens), for the pre-filter: kept next to the regexes, checked against them by
-# tests/test_facts_prefilter.py. Change one, change the other.
-_EXTRA_REGEX_ANCHORS = {
-    "instability": ("dynamic",),
-    "stenosis": ("narrowing",),
-    "deformity": ("straightening", "lordosis", "curve"),
-    "hardware_failure": ("screw", "screws"),
-}
+# How each finding is named in text: terminology/data/text/level_findings.yaml.
+_FINDINGS = load_text_data("level_findings.yaml")
+_TEXT_SETS = {kind: tuple(sets) for kind, sets in _FINDINGS["text_sets"].items()}
+_EXTRA_PHRASES = {kind: tuple(found) for kind, found in _FINDINGS["extra_phrases"].items()}
+_EXTRA_REGEXES = {kind: tuple(found) for kind, found in _FINDINGS["extra_regexes"].items()}
+_EXTRA_NEGATIVES = {kind: tuple(found) for kind, found in _FINDINGS["not_the_finding"].items()}
+# A word every match of each hand-written regex holds as a whole word (tokens of valuesets.text_tokens),
+# for the pre-filter: checked against the regexes by tests/test_facts_prefilter.py.
+_EXTRA_REGEX_ANCHORS = {kind: tuple(found) for kind, found in _FINDINGS["regex_anchors"].items()}
+_STRAIGHTENED_LORDOSIS = _FINDINGS["always_subtle"]
+if _STRAIGHTENED_LORDOSIS not in _EXTRA_REGEXES["deformity"]:
+    raise ValueError("level_findings.yaml: always_subtle must be one of the deformity regexes")
 
 
 def _kind_phrases(kind: str) -> list[str]:
@@ -412,6 +324,8 @@ class _Statement:
     quote: str
     severity: str | None = None
     value: float | None = None
+    assertion: str = "present"
+    from_text: bool = True
 
 
 class _Reading:
@@ -419,9 +333,9 @@ class _Reading:
 
     def __init__(self, text: str, find_mentions: Callable[..., list[_Mention]]):
         self.text = text
-        self.folded = fold_text(text)
-        self.masked = mask_text(text)
-        self.bounds = Sentences(self.masked)
+        self.bounds = document(text)
+        self.folded = self.bounds.folded
+        self.masked = self.bounds.masked
         self.levels = find_levels(text)
         self.mentions = find_mentions(self.folded, self.masked, bool(self.levels))
         # "and"/"or"/"," inside a mention or a level ("sacrum and ilium") split nothing.
@@ -575,8 +489,8 @@ class _Reading:
             spans.append(phrases[here + 1])
         return any(_HEDGE.search(self.folded, lo, hi) for lo, hi in spans)
 
-    def negated(self, mention: _Mention) -> bool:
-        return self.bounds.negated(mention.start, mention.end)
+    def assertion(self, mention: _Mention) -> str:
+        return self.bounds.assertion(mention.start, mention.end)
 
     def graded_here(self, detail: _Detail, anchor: tuple[int, int]) -> bool:
         """A real grade in the comma segment of the level, with no negation cue of its own,
@@ -658,7 +572,16 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
         quote = quote_span(text, *quoted, focus=mention.span)
         if prefix:
             quote = f"“{prefix}{quote[1:]}"
-        negated = reading.negated(mention)
+        assertion = written = reading.assertion(mention)
+        if mention.kind == _FUSION_WORD:
+            assertion = "negated" if assertion == "negated" else "present"   # read only for its levels
+        elif assertion == "historical" and mention.kind in HISTORY_KINDS:
+            assertion = "present"
+        elif assertion == "hypothetical" and find_mentions is _order_mentions:
+            assertion = "present"     # a draft order is a plan by nature
+        if assertion not in ("present", "negated"):
+            continue     # hedged, planned, a relative's, counselling, or history that is no finding now
+        negated = assertion == "negated"
         targets = [(lv, s) for lv in levels for s in _interspaces_of(mention.kind, lv)] or [(None, None)]
         for level, space in targets:
             detail = _detail_for(reading, mention, level)
@@ -666,7 +589,8 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
             present = not negated or reading.graded_here(detail, anchor)
             # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
             severity = detail.severity if present else None
-            statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value))
+            statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value,
+                                         written if present else "negated"))
     return tuple(statements)
 
 
@@ -707,7 +631,7 @@ def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> lis
     if not kinds:
         return []
     spaces = _level_spaces(level_texts) or [None]
-    return [_Statement(kind, space, True, quote) for kind, quote in kinds.items() for space in spaces]
+    return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in spaces]
 
 
 def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list[_Statement]:
@@ -783,7 +707,7 @@ def _procedure(resource: dict) -> list[_Statement]:
     # Levels only in the operative note: those it gives the fusion ("instrumented fusion L4-5").
     spaces = spaces or list(dict.fromkeys(s.interspace for s in notes if s.kind in (_FUSION_WORD, "prior_fusion")
                                           and s.interspace is not None))
-    return statements + [_Statement("prior_fusion", space, True, quote) for space in spaces or [None]]
+    return statements + [_Statement("prior_fusion", space, True, quote, from_text=False) for space in spaces or [None]]
 
 
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
@@ -831,7 +755,9 @@ def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
             best[key] = statement
     located = {(kind, present) for kind, space, present in best if space is not None}
     ref, day = reference(resource), clinical_period(resource)[0]
-    return [LevelFact(s.kind, s.interspace, s.present, Evidence(ref, s.quote, day), s.severity, s.value)
+    return [LevelFact(s.kind, s.interspace, s.present,
+                      Evidence(ref, s.quote, day, quote=s.quote.strip("“”") if s.from_text else None),
+                      s.severity, s.value, s.assertion)
             for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
 
 

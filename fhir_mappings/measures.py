@@ -22,10 +22,13 @@ from functools import lru_cache
 from terminology import measurements as terms
 from terminology.levels import LevelRange, find_levels
 from terminology.systems import LOINC
+from terminology.phrases import phrase_regex
 from terminology.valuesets import PhraseGate, compile_phrases
 
 from .facts import Evidence, Measurement
-from .level_facts import Sentences, fold_text, mask_text, quote_span
+from .level_facts import quote_span
+from .text import document, fold_text
+from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
 
 SI_TEST = "si_provocative_test"
@@ -68,6 +71,7 @@ _POSTERIOR = re.compile(r"\s*(?:posterior|posteriorly|behind)\b", re.IGNORECASE)
 _ANY_VALUE = re.compile(_NUMBER + r"(?:" + "|".join(f"(?P<{_GROUP[u]}>{r})" for u, r in _UNIT_RES.items()) + r")?",
                         re.IGNORECASE)
 _PERCENT = re.compile(_NUMBER + _UNIT_RES["%"], re.IGNORECASE)
+_SI_INJECTION = re.compile(r"(?<![a-z])(?:si|sij|sacroiliac|si-joint)(?:\s+joint)?\s+(?:injection|block)", re.IGNORECASE)
 
 
 def _value_pattern(units: tuple[str, ...], optional: bool) -> re.Pattern:
@@ -181,18 +185,50 @@ class _Found:
     levels: tuple[LevelRange, ...] = ()
     test: str | None = None
     positive: bool | None = None
+    span: tuple[int, int] | None = None    # where in the text (None: a structured value)
+
+
+# --- prose forms: pairs, several blocks, other injections (terminology/data/text/prose_measures.yaml) ----
+
+_PROSE = load_text_data("prose_measures.yaml")
+_PAIR_NUMBER = r"(?P<{g}>\d+(?:\.\d+)?)(?:\s*-?\s*(?:°|º|˚|degrees?(?![a-z])|deg(?![a-z])))?"
+
+
+def _names_of(name: str) -> str:
+    return "|".join(sorted((phrase_regex(p.text) for p in terms.get(name).phrases if not p.requires_number),
+                           key=len, reverse=True))
+
+
+def _pair_patterns() -> tuple[tuple[str, str, re.Pattern], ...]:
+    patterns = []
+    for first, second in _PROSE["pairs"]:
+        x, y = _names_of(first), _names_of(second)
+        a, b = _PAIR_NUMBER.format(g="a"), _PAIR_NUMBER.format(g="b")
+        joined = (rf"(?<![a-z0-9])(?:{x})\s*[/-]\s*(?:{y})\s*(?:[:=]|of|is|was|were)?\s*{a}\s*[/-]\s*{b}(?![\d])")
+        listed = (rf"(?<![a-z0-9])(?:{x})\s*(?:[:=]|of|is|was)?\s*{a}\s*(?:,|;|/|and)\s*(?:{y})\s*(?:[:=]|of|is|was)?"
+                  rf"\s*{b}(?![\d])")
+        patterns += [(first, second, re.compile(joined, re.IGNORECASE)),
+                     (first, second, re.compile(listed, re.IGNORECASE))]
+    return tuple(patterns)
+
+
+_PAIRS = _pair_patterns()
+_SEVERAL_BLOCKS = compile_phrases(_PROSE["several_blocks"])
+_OTHER_INJECTION = compile_phrases(_PROSE["other_injections"])
+_COUNTS = ("present",)                    # a measurement hedged, planned or not assessable is not one
+_TEST_COUNTS = ("present", "negated")     # "FABER negative" is a reading of the test
 
 
 class _TextReader:
     def __init__(self, text: str, si_context: bool):
         self.text = text
-        self.folded = fold_text(text)
-        self.masked = mask_text(text)
+        self.bounds = document(text)
+        self.folded = self.bounds.folded
+        self.masked = self.bounds.masked
         self.levels = find_levels(text)
         self.numbers = "".join(self._level_masked())     # folded, levels as "§"
         self.si_context = si_context
         self.used: list[tuple[int, int]] = []
-        self.bounds = Sentences(self.masked)
 
     def _level_masked(self):
         last = 0
@@ -230,8 +266,17 @@ class _TextReader:
         return kept
 
     def _si_near(self, match: re.Match) -> bool:
+        """The relief is an SI block's when its sentence names the SI joint; else when its sentence names
+        no other injection and the procedure (the resource's code) or the note names an SI-joint injection."""
         lo, hi = self.bounds.sentence(match.start(), match.end())
-        return self.si_context or bool(_SI_WORDS.search(self.folded, lo, hi))
+        if _SI_WORDS.search(self.folded, lo, hi):
+            return True
+        if _OTHER_INJECTION.search(self.folded, lo, hi):
+            return False
+        return self.si_context or self._note_names_si_injection()
+
+    def _note_names_si_injection(self) -> bool:
+        return bool(_SI_INJECTION.search(self.folded)) and not _OTHER_INJECTION.search(self.folded)
 
     def value_after(self, phrase: _Phrase, match: re.Match) -> re.Match | None:
         gap = _GAP_RE.match(self.numbers, match.end(), match.end() + _WINDOW)
@@ -243,8 +288,22 @@ class _TextReader:
         value = phrase.before.search(self.numbers, lo, match.start())
         return value if value and self.free(value.span("a")) else None
 
+    def pairs(self) -> list[_Found]:
+        """"PI/LL 52/48", "PI-LL 52-48", "PI 51, LL 31": two measurements, their numbers in order."""
+        found = []
+        for first, second, pattern in _PAIRS:
+            for match in pattern.finditer(self.numbers):
+                if not self.free(match.span()):
+                    continue
+                self.used.append(match.span())
+                quote = self.quote(*match.span())
+                found += [_Found(first, float(match["a"]), terms.get(first).unit, quote, span=match.span()),
+                          _Found(second, float(match["b"]), terms.get(second).unit, quote, span=match.span())]
+        return found
+
     def read(self) -> list[_Found]:
-        hits = self.hits()
+        paired = self.pairs() if _DIGIT.search(self.text) else []
+        hits = [(p, m) for p, m in self.hits() if self.free(m.span())]
         values: dict[int, re.Match] = {}
         # A number written right against its name is taken first, either side ("PI 51°",
         # "3.5 mm translation at L3-4 (2.5 mm ...)"); then one after the name, then one before.
@@ -260,7 +319,18 @@ class _TextReader:
                     self.used.append((value.start(), value.end()))
         found = [self._measurement(hits[i][0], hits[i][1], v) for i, v in sorted(values.items())]
         found = [f for f in found if f is not None]
-        return found + self._more_block_reliefs(found) + self.si_tests()
+        found = paired + found + self._more_block_reliefs(found)
+        found = [f for f in found if self.bounds.assertion(*f.span) in _COUNTS]
+        tests = [f for f in self.si_tests() if f.span is None or self.bounds.assertion(*f.span) in _TEST_COUNTS]
+        return self._one_block(found) + tests
+
+    def _one_block(self, found: list[_Found]) -> list[_Found]:
+        """Several relief figures in a note that reports one block are that block, at its highest."""
+        blocks = [f for f in found if f.name == SI_BLOCK]
+        if len(blocks) < 2 or _SEVERAL_BLOCKS.search(self.folded):
+            return found
+        best = max(blocks, key=lambda f: f.value or 0)
+        return [f for f in found if f.name != SI_BLOCK or f is best]
 
     def _adjacent(self, match: re.Match, value: re.Match) -> bool:
         """Only spaces, a colon or a hyphen between name and number ("PI 51°", "51-degree pelvic incidence")."""
@@ -276,7 +346,7 @@ class _TextReader:
                 number = -abs(number)
         span = (min(match.start(), value.start()), max(match.end(), value.end()))
         levels = self.nearest_level(span) if phrase.name in LEVELLED else ()
-        return _checked(_Found(phrase.name, number, unit, self.quote(*span), levels))
+        return _checked(_Found(phrase.name, number, unit, self.quote(*span), levels, span=span))
 
     def _more_block_reliefs(self, found: list[_Found]) -> list[_Found]:
         """"90% relief after the first block and 75% after the second": every other percentage
@@ -291,7 +361,8 @@ class _TextReader:
             for value in _PERCENT.finditer(self.numbers, lo, hi):
                 if self.free(value.span("a")):
                     self.used.append(value.span())
-                    more.append(_checked(_Found(SI_BLOCK, _number(value), "%", self.quote(*value.span()))))
+                    more.append(_checked(_Found(SI_BLOCK, _number(value), "%", self.quote(*value.span()),
+                                                span=value.span())))
         return [m for m in more if m is not None]
 
     # SI tests
@@ -303,7 +374,8 @@ class _TextReader:
             if named or provocative:
                 named = self._with_short_names(named, lo, hi)
             for key, start, end in named:
-                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, self._polarity(start, end)))
+                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, self._polarity(start, end),
+                                    span=(start, end)))
             if provocative:
                 tally = self._tally(lo, hi, bool(named))
                 if tally is not None:
@@ -370,7 +442,8 @@ _UNIT_WORDS = {"deg": "deg", "°": "deg", "degree": "deg", "degrees": "deg", "[d
 def _quantity(holder: dict) -> tuple[float | None, str]:
     quantity = holder.get("valueQuantity")
     if isinstance(quantity, dict) and isinstance(quantity.get("value"), (int, float)):
-        unit = quantity.get("unit") or quantity.get("code") or ""
+        # The UCUM code is the unit; the display unit is only words ("degrees", "Deg").
+        unit = quantity.get("code") or quantity.get("unit") or ""
         return float(quantity["value"]), _UNIT_WORDS.get(str(unit).strip().lower(), str(unit).strip())
     if isinstance(holder.get("valueInteger"), int) and not isinstance(holder.get("valueInteger"), bool):
         return float(holder["valueInteger"]), ""
@@ -432,6 +505,10 @@ def _structured(holder: dict, label: str) -> _Found | None:
     unit = unit or terms.get(name).unit
     if name == "sagittal_vertical_axis" and unit == "mm":
         value, unit = value / 10, "cm"
+    if unit != terms.get(name).unit:
+        # Never compared as if it were in the threshold's unit: kept as evidence, without a value.
+        return _Found(name, None, unit, f"{label}: {value:g} {unit}, left out: the service does not convert {unit} "
+                      f"to {terms.get(name).unit}")
     levels = tuple(lv.range for lv in find_levels(label)) if name in LEVELLED else ()
     return _checked(_Found(name, value, unit, f"{label}: {value:g} {unit}".strip(), levels))
 
@@ -477,7 +554,8 @@ def _measurements_of(resource: dict) -> list[Measurement]:
         if (name, value, unit, levels, test, positive) in seen:
             continue
         seen.add((name, value, unit, levels, test, positive))
-        out.append(Measurement(name, Evidence(ref, quote, day), value, unit, levels, test, positive))
+        out.append(Measurement(name, Evidence(ref, quote, day, quote=quote.strip("“”")), value, unit, levels, test,
+                               positive))
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from terminology.phrases import compile_phrases
 from terminology.valuesets import PhraseGate
 
 
@@ -29,12 +30,8 @@ def _load(name: str) -> dict:
 
 
 def phrase_pattern(phrases, *, case_sensitive: bool = False) -> re.Pattern | None:
-    """One alternation, longest phrase first, bounded so 'pt' never matches inside 'opt'."""
-    phrases = sorted({p for p in phrases if p}, key=len, reverse=True)
-    if not phrases:
-        return None
-    body = "|".join(re.escape(p).replace(r"\ ", r"[\s\-]+") for p in phrases)
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])", 0 if case_sensitive else re.IGNORECASE)
+    """The one phrase compiler (terminology.phrases); abbreviations are matched case-sensitively."""
+    return compile_phrases(phrases, case_sensitive=case_sensitive)
 
 
 @cache

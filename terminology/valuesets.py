@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from terminology.phrases import compile_phrases
 from terminology.systems import ICD10CM, SNOMED, UnknownCodeSystem, resolve_system
 
 __all__ = [
@@ -72,16 +73,6 @@ def normalize_icd10cm(code: str) -> str:
     if "." not in compact and len(compact) > 3:
         compact = f"{compact[:3]}.{compact[3:]}"
     return compact
-
-
-def compile_phrases(phrases: Iterable[str]) -> re.Pattern[str] | None:
-    """One alternation of whole-word phrases; longest first so the regex reports the longest hit."""
-    unique = sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p))
-    if not unique:
-        return None
-    # Any run of whitespace (line breaks in reports) matches a phrase's single space.
-    alternatives = "|".join(r"\s+".join(re.escape(word) for word in p.split()) for p in unique)
-    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])", re.IGNORECASE)
 
 
 # --- cheap pre-filter: which phrase groups could match a text at all --------------------------------

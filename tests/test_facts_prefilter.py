@@ -17,8 +17,8 @@ from importlib import resources
 
 import pytest
 
-from fhir_mappings import care, diagnoses, level_facts, measures, negation, red_flags, resources as fhir_resources
-from fhir_mappings.build import build_facts
+from fhir_mappings import care, diagnoses, level_facts, measures, red_flags, resources as fhir_resources
+from fhir_mappings.build import TEXT_CACHES, build_facts
 from fhir_mappings.chart import Chart
 from fhir_mappings.resources import is_refuted
 from terminology import conservative_care, measurements, valuesets
@@ -35,8 +35,7 @@ CARE = _data("conservative_care.json")["kinds"]
 PROCEDURES = _data("procedure_text.json")["classes"]
 MEASUREMENTS = _data("measurements.json")["measurements"]
 
-_CACHES = (valuesets.text_tokens, negation.asserted_valueset_mentions, care._asserted_care,
-           level_facts._read_cached, measures._read_text, measures._name_of_label, fhir_resources._system)
+_CACHES = TEXT_CACHES + (fhir_resources._system,)
 
 
 def _clear_caches() -> None:

@@ -1,0 +1,212 @@
+"""One clinical text as a reviewer reads it: sections, sentences, clauses, and how each mention
+in it is asserted (ConText-style, rules in terminology/data/text/context.yaml).
+
+All offsets index the original text: folding and masking keep its length.
+
+How a mention's assertion is decided:
+1. Trigger phrases are found once per text; pseudo-triggers ("no interval change",
+   "non-contrast") are matched by the same alternation and, being longer, consume the words that
+   would otherwise trigger.
+2. In the mention's sentence, a forward trigger before it reaches it unless a clause mark
+   (";", ":"), a termination for every category ("but", "however", "now") or for its own
+   category stands between them; a backward trigger after it reaches it the same way, over at
+   most BACKWARD_WORDS words. A trigger overlapping the mention is part of its name
+   ("non-union") and reaches nothing.
+3. A negation that reaches the mention decides ("no prior fusion"), then a relative ("father had
+   a spinal tumor"), else the nearest trigger; none: the section's default (an
+   INDICATION or PLAN asserts no finding; FAMILY HISTORY is family's), else present.
+"""
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from terminology.valuesets import normalize_text
+
+from .rules import TOKEN, context_rules, phrase_key, section_rules
+
+# Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
+_FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_CLAUSE_END = re.compile(r"[.;:!?\n]|\bbut\b|\bhowever\b|\balthough\b|\bexcept\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+BACKWARD_WORDS = 4
+
+
+def fold_text(text: str) -> str:
+    """Typographic quotes and dashes folded, same length (offsets index the original)."""
+    return normalize_text(text)
+
+
+def mask_text(text: str) -> str:
+    """The folded text with dots that end no sentence blanked, same length."""
+    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), fold_text(text))
+
+
+def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The clause around [start, end): sentence punctuation, ";", ":" and "but"/"however"/... bound it.
+    (The structure level_facts splits phrases in; assertion scope is Document.assertion's.)"""
+    left = 0
+    for match in _CLAUSE_END.finditer(text, 0, start):
+        left = match.end()
+    right_match = _CLAUSE_END.search(text, end)
+    return left, (right_match.start() if right_match else len(text))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    category: str
+    forward: bool
+    backward: bool
+    ends: frozenset[str]
+    start: int
+    end: int
+    words: str
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    asserts: str
+    start: int        # where its heading starts
+    body: int         # where its text starts
+
+
+class Document:
+    def __init__(self, text: str):
+        self.text = text
+        self.folded = fold_text(text)
+        self.masked = mask_text(text)
+        starts = [0]
+        for match in _SENTENCE_END.finditer(self.masked):
+            starts.append(match.end())
+        self._starts = starts
+        self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
+        self._assertions: dict[tuple[int, int], str] = {}
+
+    # --- structure -------------------------------------------------------------------------------
+    def sentence(self, start: int, end: int) -> tuple[int, int]:
+        index = bisect_right(self._starts, start) - 1
+        lo = self._starts[index]
+        right = _SENTENCE_END.search(self.masked, max(end, lo))
+        return lo, right.start() if right else len(self.masked)
+
+    def clause(self, start: int, end: int) -> tuple[int, int]:
+        key = (start, end)
+        if key not in self._clauses:
+            lo, hi = self.sentence(start, end)
+            left, right = clause_bounds(self.masked[lo:hi], start - lo, end - lo)
+            self._clauses[key] = (left + lo, right + lo)
+        return self._clauses[key]
+
+    def spans(self):
+        """Every non-empty sentence, in order."""
+        for index, lo in enumerate(self._starts):
+            hi = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self.masked)
+            if self.masked[lo:hi].strip():
+                yield lo, hi
+
+    @cached_property
+    def sections(self) -> tuple[Section, ...]:
+        if ":" not in self.folded and "\n" not in self.folded:
+            return ()          # a heading ends with a colon or its line
+        rules = section_rules()
+        found = []
+        for match in rules.pattern.finditer(self.folded):
+            name = phrase_key(match["name"])
+            found.append(Section(name, rules.asserts[name], match.start("name"), match.end()))
+        return tuple(found)
+
+    def section_at(self, position: int) -> Section | None:
+        current = None
+        for section in self.sections:
+            if section.body > position:
+                break
+            current = section
+        return current
+
+    # --- assertion -------------------------------------------------------------------------------
+    @cached_property
+    def triggers(self) -> tuple[Trigger, ...]:
+        """Every trigger, pseudo-trigger and termination, leftmost-longest and non-overlapping."""
+        rules = context_rules()
+        tokens = [(m.group().lower(), m.start(), m.end()) for m in TOKEN.finditer(self.masked)]
+        found, i = [], 0
+        while i < len(tokens):
+            for phrase in rules.by_first.get(tokens[i][0], ()):
+                n = len(phrase)
+                if tuple(t[0] for t in tokens[i:i + n]) == phrase and self._joined(tokens[i:i + n]):
+                    start, end = tokens[i][1], tokens[i + n - 1][2]
+                    for rule in rules.rules[" ".join(phrase)]:
+                        found.append(Trigger(rule.category, rule.forward, rule.backward, rule.ends, start, end,
+                                             self.masked[start:end]))
+                    i += n
+                    break
+            else:
+                i += 1
+        return tuple(found)
+
+    def _joined(self, tokens) -> bool:
+        """Only whitespace or hyphens between the words of a phrase."""
+        return all(not self.masked[a[2]:b[1]].strip(" \t\n\r-") for a, b in zip(tokens, tokens[1:]))
+
+    def _stops(self, category: str, lo: int, hi: int) -> bool:
+        """A clause mark, or a termination for this category, between lo and hi."""
+        between = self.masked[lo:hi]
+        rules = context_rules()
+        if any(mark in between for mark in rules.clause_marks | rules.category_marks.get(category, frozenset())):
+            return True
+        return any(t.category == "end" and ("*" in t.ends or category in t.ends) and lo <= t.start and t.end <= hi
+                   for t in self.triggers)
+
+    def trigger_of(self, start: int, end: int) -> Trigger | None:
+        """The trigger that decides the mention at [start, end), if any."""
+        lo, hi = self.sentence(start, end)
+        best, distance, negation, family = None, None, None, None
+        for trigger in self.triggers:
+            if trigger.end <= lo or trigger.start >= hi or trigger.category in ("pseudo", "end"):
+                continue
+            if trigger.start < end and start < trigger.end:
+                continue     # part of the mention's own name
+            if trigger.forward and trigger.end <= start and not self._stops(trigger.category, trigger.end, start):
+                gap = start - trigger.end
+            elif trigger.backward and trigger.start >= end and not self._stops(trigger.category, end, trigger.start) \
+                    and len(_WORD.findall(self.masked, end, trigger.start)) <= BACKWARD_WORDS:
+                gap = trigger.start - end
+            else:
+                continue
+            if distance is None or gap < distance:
+                best, distance = trigger, gap
+            if trigger.category == "negated" and negation is None:
+                negation = trigger
+            if trigger.category == "family" and family is None:
+                family = trigger
+        # A negation anywhere in reach outweighs a nearer history or hedge ("no prior fusion"); whose
+        # finding it is outweighs when it happened ("father had a spinal tumor").
+        return negation or family or best
+
+    def assertion(self, start: int, end: int) -> str:
+        key = (start, end)
+        if key not in self._assertions:
+            trigger = self.trigger_of(start, end)
+            if trigger is not None:
+                self._assertions[key] = trigger.category
+            else:
+                section = self.section_at(start)
+                self._assertions[key] = section.asserts if section is not None else "present"
+        return self._assertions[key]
+
+    def negated(self, start: int, end: int) -> bool:
+        return self.assertion(start, end) == "negated"
+
+
+@lru_cache(maxsize=4096)
+def document(text: str) -> Document:
+    """The reading of one text. Cached (charts repeat notes); fhir_mappings.build empties it per chart."""
+    return Document(text)
+
+
+def assertion_of(text: str, start: int, end: int) -> str:
+    return document(text).assertion(start, end)
