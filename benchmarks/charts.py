@@ -53,3 +53,68 @@ def sized_request(size: int, scenario: str = "seed-001", seed: int = 7) -> dict:
     for resource in extra:
         request["prefetch"][keys[resource["resourceType"]]]["entry"].append({"resource": resource})
     return request
+
+
+NOTE_PARAGRAPHS = (
+    "SUBJECTIVE: {age}-year-old seen in follow-up for chronic low back pain radiating to the left buttock. "
+    "Pain {pain}/10 today (visit {n}), worse with prolonged standing, better with rest. Sleep fair. No bowel or bladder change. "
+    "Continues home exercise program and meloxicam 15 mg daily with partial relief.",
+    "OBJECTIVE: Gait non-antalgic. Lumbar flexion limited to {flexion} degrees by pain. Straight leg raise negative "
+    "bilaterally. Strength 5/5 in bilateral lower extremities. Sensation intact to light touch L2-S1. Reflexes 2+ "
+    "and symmetric at the patellae and Achilles.",
+    "ASSESSMENT: Lumbar spondylosis without myelopathy. Hypertension, controlled. Type 2 diabetes mellitus, "
+    "stable on metformin; last HbA1c reviewed with the patient.",
+    "PLAN: Continue current medications. Reviewed ergonomics and lifting technique (note {n}). Return in {weeks} weeks or "
+    "sooner if new weakness, numbness or bladder symptoms. Patient verbalized understanding of the plan.",
+    "MEDICATIONS REVIEWED: lisinopril 10 mg daily; metformin 500 mg twice daily; atorvastatin 20 mg nightly; "
+    "meloxicam 15 mg daily. Allergies: no known drug allergies. Social history unchanged; no tobacco use.",
+)
+
+HTML_REPORT = ("<html><head><title>XR LUMBAR SPINE 2 VIEWS</title><style>td{{padding:2px}}</style></head><body>"
+               "<h3>XR LUMBAR SPINE 2-3 VIEWS</h3><p>CLINICAL INDICATION: low back pain, visit {n}.</p>"
+               "<h4>FINDINGS</h4><table><tr><th>Level</th><th>Finding</th></tr>"
+               "<tr><td>L1-2</td><td>Disc height preserved.</td></tr><tr><td>L2-3</td><td>Disc height preserved.</td></tr>"
+               "<tr><td>L3-4</td><td>Mild disc space narrowing.</td></tr><tr><td>L4-5</td><td>Mild facet arthropathy.</td></tr>"
+               "<tr><td>L5-S1</td><td>Mild disc space narrowing with endplate osteophytes.</td></tr></table>"
+               "<h4>IMPRESSION</h4><ol><li>Mild multilevel degenerative changes.</li><li>No fracture or listhesis.</li></ol>"
+               "</body></html>")
+
+
+def _b64(text: str) -> str:
+    import base64
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def documents(rng: random.Random, notes: int, html_reports: int, patient_id: str, before: date) -> list[dict]:
+    """Visit notes of about 4 KB (base64 text/plain DocumentReferences) and HTML imaging reports
+    (base64 presentedForm), each text distinct so no cache can help."""
+    out = []
+    subject = {"reference": f"Patient/{patient_id}"}
+    for n in range(notes):
+        day = (before - timedelta(days=rng.randint(30, 2000))).isoformat()
+        # Four visits' worth of text per note (copy-forward), every paragraph distinct across the chart.
+        visits = ["\n\n".join(p.format(age=40 + n % 40, n=f"{n}.{v}", pain=(n + v) % 10, flexion=40 + (n * 7 + v) % 50,
+                                        weeks=4 + (n + v) % 9) for p in NOTE_PARAGRAPHS) for v in range(4)]
+        body = f"PROGRESS NOTE #{n} {day}\n\n" + "\n\n".join(visits)
+        out.append({"resourceType": "DocumentReference", "id": f"bench-note-{n}", "status": "current",
+                    "subject": subject, "type": {"text": "Progress note"}, "date": f"{day}T10:00:00Z",
+                    "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "data": _b64(body)}}]})
+    for n in range(html_reports):
+        day = (before - timedelta(days=rng.randint(30, 2000))).isoformat()
+        out.append({"resourceType": "DiagnosticReport", "id": f"bench-html-{n}", "status": "final", "subject": subject,
+                    "code": {"text": "XR LUMBAR SPINE 2-3 VIEWS"}, "effectiveDateTime": day,
+                    "presentedForm": [{"contentType": "text/html", "data": _b64(HTML_REPORT.format(n=n))}]})
+    return out
+
+
+def documents_request(size: int = 10_000, notes: int = 300, html_reports: int = 50, seed: int = 7) -> dict:
+    """sized_request(size) whose background includes `notes` notes and `html_reports` HTML reports,
+    in the prefetch keys an EHR sends them in (notes, reports): the total stays `size`."""
+    request = sized_request(size - notes - html_reports, seed=seed)
+    patient_id = request["context"]["patientId"]
+    authored = date.fromisoformat(request["context"]["draftOrders"]["entry"][0]["resource"]["authoredOn"][:10])
+    docs = documents(random.Random(seed), notes, html_reports, patient_id, authored)
+    request["prefetch"]["notes"] = {"resourceType": "Bundle", "type": "searchset",
+                                    "entry": [{"resource": r} for r in docs if r["resourceType"] == "DocumentReference"]}
+    request["prefetch"]["reports"]["entry"] += [{"resource": r} for r in docs if r["resourceType"] == "DiagnosticReport"]
+    return request

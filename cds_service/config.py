@@ -25,6 +25,8 @@ DEFAULTS = {
     "COVERAGE_INFORMATION": "optional",  # CDS_COVERAGE_INFORMATION: required (CRD payer) | optional | off
     "PAYER_IDS": "",                 # CDS_PAYER_IDS: comma-separated payer identifiers served; empty: any
     "SANDBOX": "on",                 # CDS_SANDBOX: on | off (off: every /sandbox path answers 404)
+    "PAYER_DATA": "off",             # CDS_PAYER_DATA: on (a payer's deployment: prefetch and read
+                                     # ExplanationOfBenefit and Claim service lines) | off
 }
 
 _INTS = {"MAX_BODY_BYTES", "FHIR_MAX_PAGES", "FHIR_MAX_BYTES", "FHIR_MAX_WORKERS", "JWT_LEEWAY", "JWKS_CACHE_SECONDS"}
@@ -50,6 +52,8 @@ def load(environ: dict | None = None, overrides: dict | None = None) -> dict:
     config.update(overrides or {})
     if config["COVERAGE_INFORMATION"] not in ("required", "optional", "off"):
         raise ConfigError(f"CDS_COVERAGE_INFORMATION must be required, optional or off, not {config['COVERAGE_INFORMATION']!r}")
+    if config["PAYER_DATA"] not in ("on", "off"):
+        raise ConfigError(f"CDS_PAYER_DATA must be 'on' or 'off', not {config['PAYER_DATA']!r}")
     if config["AUTH"] not in ("required", "off"):
         raise ConfigError(f"CDS_AUTH must be 'required' or 'off', not {config['AUTH']!r}")
     for key in _NON_NEGATIVE:

@@ -21,8 +21,12 @@ def _json(body, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
+def _payer_data() -> bool:
+    return current_app.config["CDS"].get("PAYER_DATA") == "on"
+
+
 def _service_or_404(service_id: str) -> dict:
-    service = discovery.service(service_id)
+    service = discovery.service(service_id, _payer_data())
     if service is None:
         raise UnknownService(f"no CDS service with id {service_id!r}", field="path")
     return service
@@ -43,7 +47,7 @@ def _body() -> object:
 
 @bp.get("/cds-services")
 def list_services():
-    return _json(discovery.document())
+    return _json(discovery.published(_payer_data()))
 
 
 @contextmanager

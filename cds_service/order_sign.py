@@ -15,6 +15,8 @@ from fhir_mappings.orders import MappingError, map_orders
 
 from . import crd
 from .errors import InvalidRequest
+from .discovery import SUPPLEMENTARY_KEYS
+from .linked import follow_links
 from .prefetch import hydrate, policies_from_templates
 
 PROFILE_EXTENSION = "spine-cds.profile"
@@ -58,10 +60,14 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     if not any(order.procedures for order in orders):
         return Evaluation({"cards": [], "systemActions": []})   # not spine surgery: no cards, no chart fetched
     token = (request.get("fhirAuthorization") or {}).get("access_token")
-    hydrated = hydrate(request.get("prefetch"), context, policies_from_templates(service.get("prefetch", {})),
+    templates = service.get("prefetch", {})
+    policies = policies_from_templates(templates, supplementary=SUPPLEMENTARY_KEYS & set(templates))
+    hydrated = hydrate(request.get("prefetch"), context, policies,
                        fhir_server=request.get("fhirServer"), access_token=token, client=fhir_client)
-    chart = Chart.build(context["patientId"], drafts, hydrated.all_resources(), today,
-                        tuple(hydrated.failures.values()))
+    linked = follow_links(hydrated.all_resources(), fhir_server=request.get("fhirServer"), access_token=token,
+                          client=fhir_client)
+    chart = Chart.build(context["patientId"], drafts, linked.resources, today,
+                        tuple(hydrated.failures.values()) + linked.unavailable)
     options = crd.configuration(request, service)
     coverage = None
     if options.get("coverage-info", True) and config["COVERAGE_INFORMATION"] != "off" and "coverage" not in hydrated.failures:

@@ -51,21 +51,29 @@ class PrefetchPolicy:
     key: str
     template: str
     required: bool = True
+    # Evidence beside the core chart (notes, encounters, claims, form answers): a request that
+    # prefetches without it and names no fhirServer is evaluated on what it sent (the key lands in
+    # Hydrated.skipped), as CDS clients that predate these keys always were.
+    supplementary: bool = False
 
 
 def policies_from_templates(
-    templates: Mapping[str, str], required: Iterable[str] | None = None
+    templates: Mapping[str, str], required: Iterable[str] | None = None,
+    supplementary: Iterable[str] = (),
 ) -> tuple[PrefetchPolicy, ...]:
     """One policy per template, in the templates' order.
 
     `required=None` makes every key required; otherwise only the keys listed are. Listing a key
-    that has no template is a configuration error (ValueError), caught at start-up.
+    that has no template is a configuration error (ValueError), caught at start-up. A key listed in
+    `supplementary` is never required.
     """
-    required_keys = set(templates) if required is None else set(required)
-    unknown = sorted(required_keys - set(templates))
+    extra = set(supplementary)
+    required_keys = (set(templates) - extra) if required is None else set(required)
+    unknown = sorted((required_keys | extra) - set(templates))
     if unknown:
-        raise ValueError(f"required prefetch keys without a template: {', '.join(unknown)}")
-    return tuple(PrefetchPolicy(key, template, key in required_keys) for key, template in templates.items())
+        raise ValueError(f"prefetch keys without a template: {', '.join(unknown)}")
+    return tuple(PrefetchPolicy(key, template, key in required_keys and key not in extra, key in extra)
+                 for key, template in templates.items())
 
 
 # -- templates ------------------------------------------------------------------------------
@@ -283,11 +291,17 @@ def hydrate(
                 skipped[key] = problem or "the template cannot be filled"
             continue
         if not base:
-            failures[key] = "not prefetched, and the request has no fhirServer to fetch it from"
+            why = "not prefetched, and the request has no fhirServer to fetch it from"
+            if policy.supplementary and key not in outcomes:
+                skipped[key] = why
+            else:
+                failures[key] = why
             continue
         kind, resource_type = _kind(rendered)
         note = f" (the prefetched value was an OperationOutcome: {outcomes[key]})" if key in outcomes else ""
-        jobs.append(_Job(key, kind, f"{resource_type} {kind}", url=f"{base}/{rendered.lstrip('/')}", note=note))
+        url = f"{base}/{rendered.lstrip('/')}"
+        for url in split_by_category(url) if kind == "search" else [url]:
+            jobs.append(_Job(key, kind, f"{resource_type} {kind}", url=url, note=note))
 
     if jobs:
         _run_jobs(jobs, client, base, access_token, resources, sources, failures)
@@ -314,6 +328,7 @@ def _run_jobs(
             futures = [(job, pool.submit(_fetch, client, job, base, token)) for job in jobs]
             # The app sets client.on_fetch(key, "ok" | "failed") for its metrics; other clients lack it.
             on_fetch = getattr(client, "on_fetch", None) or (lambda key, outcome: None)
+            fetched_keys: set[str] = set()
             for job, future in futures:
                 try:
                     fetched = future.result()
@@ -325,7 +340,9 @@ def _run_jobs(
                 if job.kind == "follow":
                     resources[job.key] = resources[job.key] + fetched
                 else:
-                    resources[job.key] = fetched
+                    # One key may be several searches (one per category): their results add up.
+                    resources[job.key] = (resources[job.key] if job.key in fetched_keys else []) + fetched
+                    fetched_keys.add(job.key)
                     sources[job.key] = SOURCE_SERVER
     finally:
         if own_client:
@@ -338,6 +355,23 @@ def _fetch(client: FhirClient, job: _Job, base: str | None, token: str | None) -
     if job.kind == "search":
         return client.search(job.url, access_token=token, base=base)
     return client.follow(job.bundle, base=base, access_token=token)
+
+
+def split_by_category(url: str) -> list[str]:
+    """An Observation search with `category=a,b,c` as one search per category.
+
+    Some EHRs refuse or cut an Observation search without one category (Epic asks for exactly
+    one), so the fallback fetch asks for each; the results are the same as the OR search's.
+    """
+    head, has_query, query = url.partition("?")
+    if not has_query or not head.rstrip("/").endswith("/Observation"):
+        return [url]
+    params = query.split("&")
+    at = next((i for i, p in enumerate(params) if p.startswith("category=") and "," in p), None)
+    if at is None:
+        return [url]
+    return [head + "?" + "&".join(params[:at] + [f"category={value}"] + params[at + 1:])
+            for value in params[at][len("category="):].split(",") if value]
 
 
 def _kind(rendered: str) -> tuple[str, str]:

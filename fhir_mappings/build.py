@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from terminology.valuesets import text_tokens
 
+from .attachments import forget_chart, read_chart
 from .care import _asserted_care, care_of
+from .care_sources import medication_index
 from .chart import Chart
 from .dates import _parse as _parse_date, date_problems
 from .diagnoses import diagnoses_of
@@ -40,6 +42,7 @@ TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, docum
 def forget_texts() -> None:
     for cached in TEXT_CACHES:
         cached.cache_clear()
+    forget_chart()
 
 
 def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
@@ -52,12 +55,15 @@ def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
 
 def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
+    # Every note and report body is decoded once here; the mappers below read it from there.
+    unreadable = read_chart([r for r in chart.resources if not is_refuted(r)])
+    medications = medication_index(chart.resources)
     care, red_flags, level_facts, measured, diagnoses, unread = [], [], [], [], [], []
     for resource in chart.resources:
         if is_refuted(resource):
             continue
-        read = (care_of(resource), red_flags_of(resource), level_facts_of(resource), measurements_of(resource),
-                diagnoses_of(resource))
+        read = (care_of(resource, medications), red_flags_of(resource), level_facts_of(resource),
+                measurements_of(resource), diagnoses_of(resource))
         if any(read):
             # A fact dated by a malformed date is reported; a resource that gives no fact is not checked.
             unread += date_problems(resource)
@@ -71,7 +77,7 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         care=tuple(care),
         red_flags=tuple(red_flags),
         today=chart.today,
-        unavailable=chart.unavailable,
+        unavailable=chart.unavailable + tuple(u.render() for u in unreadable),
         level_facts=tuple(level_facts + order_level_facts(chart.draft_orders)),
         measurements=tuple(measured + derive_mismatches(measured)),
         diagnoses=tuple(diagnoses),

@@ -15,6 +15,7 @@ from functools import lru_cache
 from terminology.conservative_care import care_kind_of_cpt, care_kinds_in_text
 from terminology.systems import CPT
 
+from .care_sources import SOURCE_TYPES, care_sources_of, medication_index
 from .facts import CareEpisode, Evidence
 from .text import document
 from .text.care import ProseCourse, course_in
@@ -74,15 +75,9 @@ def _text_kind(texts) -> str | None:
 
 
 def _episode_from_record(resource: dict) -> CareEpisode | None:
-    """A Procedure or MedicationRequest that is itself the care."""
-    fields = ("code",) if resource["resourceType"] == "Procedure" else ("medicationCodeableConcept",)
-    kind = _coded_kind(resource) if resource["resourceType"] == "Procedure" else None
-    names = list(concept_texts(resource, *fields))
-    if resource["resourceType"] == "MedicationRequest":
-        display = obj(resource.get("medicationReference")).get("display")
-        if isinstance(display, str):
-            names.append(display)
-        kind = _text_kind(names) and "medication"
+    """A Procedure that is itself the care."""
+    kind = _coded_kind(resource)
+    names = list(concept_texts(resource, "code"))
     kind = kind or _text_kind(names)
     if not kind:
         return None
@@ -111,21 +106,28 @@ def _mentions(resource: dict) -> list[CareEpisode]:
     return episodes
 
 
-def care_of(resource: dict) -> list[CareEpisode]:
-    """The care one resource documents: itself (a coded or named Procedure / MedicationRequest), or
-    the care its notes mention."""
+def care_of(resource: dict, medications: dict | None = None) -> list[CareEpisode]:
+    """The care one resource documents: itself (a coded or named Procedure, a medication record, a
+    therapy visit, a claim line, a form answer: care_sources), or the care its notes mention.
+    medications: the chart's Medication resources by reference (care_sources.medication_index)."""
     rtype = resource.get("resourceType")
-    if rtype in ("Procedure", "MedicationRequest"):
+    if rtype in SOURCE_TYPES:
+        found = care_sources_of(resource, medications)
+        if found or rtype != "MedicationRequest":
+            return found
+    if rtype == "Procedure":
         episode = _episode_from_record(resource)
         if episode is not None:
             if episode.start is None:
                 episode = CareEpisode(episode.kind, None, None, Evidence(
                     episode.evidence.reference, f"{episode.evidence.description}, no date recorded"))
             return [episode]
-    if rtype in ("Procedure", "Condition", "Observation", "DiagnosticReport", "MedicationRequest"):
+    if rtype in ("Procedure", "Condition", "Observation", "DiagnosticReport", "MedicationRequest", "DocumentReference"):
         return _mentions(resource)
     return []
 
 
 def map_care(resources) -> tuple[CareEpisode, ...]:
-    return tuple(episode for resource in resources for episode in care_of(resource))
+    resources = list(resources)
+    medications = medication_index(resources)
+    return tuple(episode for resource in resources for episode in care_of(resource, medications))

@@ -33,6 +33,7 @@ from terminology.systems import CPT, ICD10CM
 from terminology.phrases import compile_phrases
 from terminology.valuesets import PhraseGate
 
+from .attachments import attachment_texts
 from .facts import Evidence, LevelFact
 from .negation import is_negated
 from .text import clause_bounds, document
@@ -661,9 +662,11 @@ def _condition(resource: dict) -> list[_Statement]:
 
 
 def _report(resource: dict) -> list[_Statement]:
-    texts = _texts(resource, "code") + _texts(resource, "conclusionCode")
+    # Not the report's code: a title names what was looked for ("XR SCOLIOSIS SURVEY"), not a finding.
+    texts = _texts(resource, "conclusionCode")
     if isinstance(resource.get("conclusion"), str):
         texts.append(resource["conclusion"])
+    texts += [block for found in attachment_texts(resource) for block in found.blocks]
     statements = _coded_statements(resource, "conclusionCode", _texts(resource, "conclusionCode"))
     return statements + [s for text in texts for s in _read(text)] + _notes(resource)
 
@@ -710,8 +713,14 @@ def _procedure(resource: dict) -> list[_Statement]:
     return statements + [_Statement("prior_fusion", space, True, quote, from_text=False) for space in spaces or [None]]
 
 
+def _document(resource: dict) -> list[_Statement]:
+    """A clinical note: its attachments' text (never its type or title)."""
+    return [s for found in attachment_texts(resource) for block in found.blocks for s in _read(block)]
+
+
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
     "Condition": _condition, "DiagnosticReport": _report, "Observation": _observation, "Procedure": _procedure,
+    "DocumentReference": _document,
 }
 
 

@@ -29,7 +29,7 @@ def _asserted_in_text(texts) -> list[tuple[str, str, str]]:
 def red_flags_of(resource: dict) -> list[RedFlag]:
     """The red flags one resource asserts."""
     rtype = resource.get("resourceType")
-    if rtype not in ("Condition", "Observation", "DiagnosticReport"):
+    if rtype not in ("Condition", "Observation", "DiagnosticReport", "DocumentReference"):
         return []
     if rtype == "Condition" and is_inactive(resource):
         return []

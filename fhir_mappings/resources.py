@@ -78,16 +78,25 @@ _NARRATIVE_FIELDS = ("valueString", "conclusion", "performedString", "descriptio
 
 
 def narrative_texts(resource: dict) -> list[str]:
-    """Free text a clinician wrote on the resource: notes, string values, report conclusions."""
+    """Free text a clinician wrote on the resource: notes, string values, report conclusions, and
+    the bodies of clinical documents (note attachments, report presentedForm), line breaks kept.
+    Never a title (a report's code, a note's type): a title names what was looked for, not what
+    was found ("XR SCOLIOSIS SURVEY")."""
     texts = note_texts(resource)
+    is_document = resource.get("resourceType") in DOCUMENT_TYPES
     for field in _NARRATIVE_FIELDS:
         value = resource.get(field)
-        if isinstance(value, str):
+        if isinstance(value, str) and not (is_document and field == "description"):  # a document's title
             texts.append(value)
     for component in array(resource.get("component")):
         if isinstance(component, dict) and isinstance(component.get("valueString"), str):
             texts.append(component["valueString"])
+    if is_document:
+        texts += [block for found in attachment_texts(resource) for block in found.blocks]
     return texts
+
+
+DOCUMENT_TYPES = ("DocumentReference", "DiagnosticReport")
 
 
 def _period(value) -> tuple[date | None, date | None]:
@@ -133,3 +142,11 @@ def is_refuted(resource: dict) -> bool:
 
 def is_inactive(resource: dict) -> bool:
     return any(code in ("inactive", "resolved", "remission") for _, code in codings(resource, "clinicalStatus"))
+
+
+
+def attachment_texts(resource: dict):
+    """attachments.attachment_texts, bound on first use: attachments.py imports this module."""
+    global attachment_texts
+    from .attachments import attachment_texts
+    return attachment_texts(resource)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_service import discovery
 from tests.conftest import SERVICE_PATH, start_service
 from tests.stubs import fhir, seeds
 from tests.support.servers import HOST, ServerProcess, free_port
@@ -29,6 +30,10 @@ BUDGET = 10.0  # seconds: every answer must come back well within this (client t
 FAULT_SERVER = Path(__file__).parent / "support" / "fault_fhir_server.py"
 # The faulty queries; Patient, Condition, Procedure and MedicationRequest stay healthy.
 FAULTY = ("Observation", "DiagnosticReport", "Coverage")
+# One failure line per prefetch key; one query per key, but one per category for Observations.
+_PREFETCH = discovery.service("spine-surgery-order-sign")["prefetch"]
+KEYS = len(_PREFETCH)
+QUERIES = KEYS - 1 + len(_PREFETCH["observations"].split("category=")[1].split(","))
 HEALTHY = ("Patient read", "Condition search", "Procedure search", "MedicationRequest search")
 
 
@@ -116,7 +121,7 @@ def test_healthy_server_gives_cards_and_no_data_unavailable(fast_service, fault_
     pt = next(c for c in answer["cards"] if c["source"]["topic"]["code"] == "pt-documentation-missing")
     assert "mentioned without dates" in pt["detail"]      # read from a Condition's note
     sent = fault_log(fault_server)
-    assert len(sent) == 7 and all(r["authorization"] == f"Bearer {TOKEN}" for r in sent), sent
+    assert len(sent) == QUERIES and all(r["authorization"] == f"Bearer {TOKEN}" for r in sent), sent
 
 
 @pytest.mark.parametrize("mode, words", FAULTS, ids=[m for m, _ in FAULTS])
@@ -144,7 +149,7 @@ def test_faulty_queries_give_200_with_a_data_unavailable_card(fast_service, faul
 def test_every_query_failing_still_gives_the_cards_that_need_no_chart(fast_service, fault_server):
     answer, text, _ = call(fast_service, f"{fault_server.url}/http-500/all")
     failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == 7 and all("HTTP 500" in line for line in failed), failed
+    assert len(failed) == KEYS and all("HTTP 500" in line for line in failed), failed
     assert "Patient read" in failed[0] and "NullPointerException" in failed[0]   # the server's own words
     assert {"pt-documentation-missing", "si-fusion-unsupported"} <= set(topics(answer))
     assert "criteria-met" not in topics(answer)
@@ -154,7 +159,7 @@ def test_401_never_repeats_the_token_the_server_echoed(fast_service, fault_serve
     fault_log(fault_server)
     answer, text, _ = call(fast_service, f"{fault_server.url}/http-401/all")
     failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == 7 and all("HTTP 401" in line and "token" in line for line in failed), failed
+    assert len(failed) == KEYS and all("HTTP 401" in line and "token" in line for line in failed), failed
     assert TOKEN not in text
     echoed = requests.get(f"{fault_server.url}/http-401/all/Patient/pat-1", timeout=5,
                           headers={"Authorization": f"Bearer {TOKEN}"}).text
@@ -166,5 +171,5 @@ def test_connection_refused(fast_service):
     port = free_port()   # nothing listens there
     answer, text, _ = call(fast_service, f"http://{HOST}:{port}/fhir")
     failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == 7 and all("connection refused" in line for line in failed), failed
+    assert len(failed) == KEYS and all("connection refused" in line for line in failed), failed
     assert "pt-documentation-missing" in topics(answer) and TOKEN not in text

@@ -35,9 +35,11 @@ from pathlib import Path
 
 import pytest
 
+from cds_service import discovery
 from tests.conftest_pg import in_ci
 from tests.stubs import seeds
-from tests.stubs.fhir import PREFETCH_TYPES, IdFactory
+from tests.stubs.fhir import IdFactory
+from tests.support.real_charts import matches
 from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -49,7 +51,8 @@ USER = "Practitioner/interop-dr-1"
 TOKEN = "interop-" + secrets.token_urlsafe(18)   # the FHIR server's only accepted bearer token
 PAGE_SIZE = 4            # the FHIR server's default _count: PT courses and test batteries span pages
 SCENARIO_SEED = 20260105  # synthesize(name, 1, SCENARIO_SEED): one instance per scenario
-DISCOVERY_KEYS = ("patient", "conditions", "observations", "procedures", "medications", "reports", "coverage")
+TEMPLATES = discovery.service(SERVICE_ID)["prefetch"]   # an EHR's deployment: no payer keys
+DISCOVERY_KEYS = tuple(TEMPLATES)
 MODES = ("client-prefetch", "service-fetch")
 
 
@@ -119,10 +122,10 @@ assert len({c.patient_id for c in CASES}) == len(CASES), "two cases share a pati
 
 
 def search_counts(case: Case) -> Counter:
-    """How many resources each prefetch search (`<Type>?patient=…`, Coverage also `status=active`) matches."""
-    return Counter(r["resourceType"] for r in case.resources
-                   if r["resourceType"] in PREFETCH_TYPES.values()
-                   and (r["resourceType"] != "Coverage" or r.get("status") == "active"))
+    """How many resources each prefetch search of discovery (by key) matches: type, patient, and the
+    template's status and category."""
+    return Counter({key: sum(matches(template, r, case.patient_id) for r in case.resources)
+                    for key, template in TEMPLATES.items() if "?" in template})
 
 
 def expected_pages(case: Case) -> int:
@@ -287,9 +290,9 @@ def test_medplum_client_gets_the_expected_topics(case, mode, load_chart, run_cli
         assert sent["prefetch"]["patient"]["id"] == case.patient_id
         counts = search_counts(case)
         for key in DISCOVERY_KEYS[1:]:
-            # Medplum's router matched `patient=<id>` (Coverage: beneficiary, and status) exactly.
+            # Medplum's router matched `patient=<id>` (Coverage: beneficiary), status and category exactly.
             bundle = sent["prefetch"][key]
-            assert bundle["type"] == "searchset" and bundle["total"] == counts[PREFETCH_TYPES[key]], key
+            assert bundle["type"] == "searchset" and bundle["total"] == counts[key], key
             entries = bundle.get("entry", [])
             assert len(entries) == min(bundle["total"], PAGE_SIZE), key
             for entry in entries:

@@ -118,6 +118,24 @@ def report(text: str, conclusion: str, issued: str, patient_id: str = "pat-1", *
             "conclusion": conclusion}
 
 
+_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+_CATEGORY_WORDS = (("laboratory", ("a1c", "hemoglobin", "glucose", "vitamin", "lab")),
+                   ("social-history", ("smok", "tobacco", "nicotine", "vap", "cigar", "pack")),
+                   ("survey", ("oswestry", "odi", "disability index", "pain score", "vas", "nrs", "promis", "questionnaire")),
+                   ("imaging", ("cobb", "pelvic", "lordosis", "kyphosis", "sagittal", "sva", "listhesis", "x-ray",
+                                "radiograph", "mri", "ct ", "flexion", "translation", "angulation", "tilt")))
+
+
+def _observation_category(text: str, loinc: str | None) -> dict:
+    """US Core requires a category on every Observation, and EHRs search by it (discovery.json):
+    the one its name suggests, else exam."""
+    name = f" {text.lower()} "
+    code = next((c for c, words in _CATEGORY_WORDS if any(w in name for w in words)), "exam")
+    if loinc == "4548-4":
+        code = "laboratory"
+    return {"coding": [{"system": _CATEGORY, "code": code}]}
+
+
 def observation(text: str, value: float | None = None, unit: str | None = None, effective: str | None = None,
                 value_string: str | None = None, patient_id: str = "pat-1", loinc: str | None = None, *,
                 ids: IdFactory | None = None) -> dict:
@@ -125,7 +143,7 @@ def observation(text: str, value: float | None = None, unit: str | None = None, 
     if loinc:
         code["coding"] = [{"system": "http://loinc.org", "code": loinc}]
     resource = {"resourceType": "Observation", "id": _id("obs", ids), "status": "final",
-                "subject": _subject(patient_id), "code": code}
+                "category": [_observation_category(text, loinc)], "subject": _subject(patient_id), "code": code}
     if effective:
         resource["effectiveDateTime"] = effective
     if value is not None:

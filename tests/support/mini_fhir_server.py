@@ -9,7 +9,7 @@ Serves the resources of one Bundle file (searchset or collection), read-only, fr
   GET /{Type}?patient=X      searchset Bundle, paged by --page-size (or _count) with absolute
                              `next` links (…&_page=2). `patient` (X or Patient/X) matches
                              subject/patient/beneficiary.reference == Patient/X, and for Patient
-                             the id. Also: _id, status (comma = or), _count, _page. Any other
+                             the id. Also: _id, status and category (comma = or), _count, _page. Any other
                              parameter is answered 400, so a template typo shows up in tests.
   GET /_stats                {"max_in_flight": n, "requests": count, "paths": [...]} (debug, no
                              token; `?reset=1` clears it after answering). /_stats itself is not
@@ -35,7 +35,7 @@ from serving import serve_until_terminated  # noqa: E402
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 _REFERENCE_FIELDS = ("subject", "patient", "beneficiary")
-_KNOWN_PARAMS = {"patient", "subject", "_id", "status", "_count", "_page", "_format"}
+_KNOWN_PARAMS = {"patient", "subject", "_id", "status", "category", "_count", "_page", "_format"}
 _PATHS_KEPT = 1000
 
 
@@ -67,7 +67,17 @@ class Store:
         if "status" in params:
             wanted = set(params["status"].split(","))
             found = [r for r in found if r.get("status") in wanted]
+        if "category" in params:
+            wanted = set(params["category"].split(","))
+            found = [r for r in found if wanted & _category_codes(r)]
         return found
+
+
+def _category_codes(resource: dict) -> set[str]:
+    concepts = resource.get("category")
+    concepts = concepts if isinstance(concepts, list) else [concepts]
+    return {c.get("code") for concept in concepts if isinstance(concept, dict)
+            for c in concept.get("coding") or () if isinstance(c, dict)}
 
 
 def _belongs_to(resource: dict, patient_id: str) -> bool:
@@ -252,7 +262,7 @@ class MiniFhirServer(ThreadingHTTPServer):
                         {
                             "type": t,
                             "interaction": [{"code": "read"}, {"code": "search-type"}],
-                            "searchParam": [{"name": "patient", "type": "reference"}, {"name": "status", "type": "token"}],
+                            "searchParam": [{"name": "patient", "type": "reference"}, {"name": "status", "type": "token"}, {"name": "category", "type": "token"}],
                         }
                         for t in sorted(self.store.by_type)
                     ],
