@@ -1,22 +1,27 @@
-"""Findings -> CDS Hooks cards. Every card's detail shows the evidence used and the rule applied."""
+"""Findings and determinations -> CDS Hooks cards: one card per gap topic, short enough to read
+in five seconds (summary <= 139, detail <= 600 characters), the policy sources as links.
+The full reasoning belongs in the review letter (cards/letter.py)."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
 from criteria import topics
-from criteria.finding import INDICATED, MET, NOT_CHECKED, NOT_MET, NOTE, WAIVED, Finding
-from terminology.levels import interspaces_in
+from criteria.determination import MEETS, OrderDetermination
+from criteria.finding import INDICATED, NEEDS_DOCUMENTATION, NOT_CHECKED, NOT_MET, NOTE, Finding
 
-from . import forms, suggestions
-from .templates import OVERRIDE_REASONS, SUMMARY_LIMIT, TEMPLATES
+from . import forms, suggestions, wording
+from .evidence import evidence_lines, short_name
 
 TOPIC_SYSTEM = "https://spine-cds.dev/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "https://spine-cds.dev/fhir/CodeSystem/override-reason"
 SOURCE_LABEL = "Spine surgery medical-necessity check"
+SUMMARY_LIMIT, DETAIL_LIMIT, EVIDENCE_LINES = 139, 600, 3
+DETERMINATION_EXTENSION = "spine-cds.determination"
+ASSOCIATED = "davinci-crd.associated-resource"
 _NAMESPACE = uuid.UUID("6f1c8a52-3b9e-4d7a-9a43-0d6c5e2b7f10")
-# A long chart can hold thousands of mentions; a card shows the first ones and a count.
-EVIDENCE_LIMIT = 15
+SHOWN = (NOT_MET, NEEDS_DOCUMENTATION, NOT_CHECKED, NOTE, INDICATED)
+GAPS = (NOT_MET, NEEDS_DOCUMENTATION, NOT_CHECKED)
 
 
 @dataclass(frozen=True)
@@ -24,154 +29,219 @@ class CardContext:
     hook_instance: str
     patient_id: str
     user_id: str | None = None
+    listed_forms: frozenset[str] = frozenset()   # questionnaires the coverage information already lists
 
 
 def _uuid(ctx: CardContext, *parts: str) -> str:
-    # Stable for the same hook call and finding: a client re-rendering the answer keeps card ids.
+    # Stable for the same hook call and card: a client re-rendering the answer keeps card ids.
     return str(uuid.uuid5(_NAMESPACE, "|".join((ctx.hook_instance, *parts))))
 
 
-def _orders_text(orders) -> str:
-    """Short enough for a summary: the order's name, or how many orders (the detail names each)."""
-    if len(orders) == 1:
-        return orders[0].label
-    return f"{len(orders)} spine orders" if orders else "the spine order"
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _fit(summary: str) -> str:
-    return summary if len(summary) <= SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 1].rstrip() + "…"
+def _orders_named(orders) -> str:
+    return "; ".join(short_name(o) for o in orders) or "The spine order"
 
 
-def _rule_section(finding: Finding) -> list[str]:
-    rule = finding.rule
-    lines = [f"**Rule applied:** {rule.title} (`{rule.id}`, profile `{rule.profile}`)", "", rule.description, ""]
-    for name in finding.thresholds:
-        p = rule.parameters[name]
-        shown = p.describe() if isinstance(p.value, (int, float)) and not isinstance(p.value, bool) else f"= {p.value} {p.unit}".strip()
-        lines.append(f"- `{name}` {shown} — {p.cite()}")
-    lines += ["", "**Sources:** " + "; ".join(f"[{s.policy}]({s.url}) ({s.edition})" for s in rule.sources)]
+def _fit_lines(lines: list[str], limit: int = DETAIL_LIMIT) -> str:
+    """Keep whole lines, in order of importance, while the detail fits."""
+    kept, size = [], 0
+    for line in lines:
+        if size + len(line) + 1 <= limit:
+            kept.append(line)
+            size += len(line) + 1
+    return "\n".join(kept)
+
+
+def _links(findings) -> list[dict]:
+    sources = {s.url: s for f in findings for s in f.sources}
+    return [{"label": _fit(s.policy, 80), "url": url, "type": "absolute"} for url, s in sources.items()]
+
+
+def _verdicts(orders, determinations: dict[str, OrderDetermination]) -> list[str]:
+    lines = []
+    for o in orders:
+        d = determinations.get(o.reference)
+        if d:
+            lines.append(wording.detail_piece("verdict", determination=wording.determination(d.determination),
+                                              orders=short_name(o)))
     return lines
 
 
-def _evidence_lines(evidence) -> list[str]:
-    evidence = list(dict.fromkeys(evidence))
-    lines = [f"- {e.render()}" for e in evidence[:EVIDENCE_LIMIT]] or ["- none in the chart"]
-    if len(evidence) > EVIDENCE_LIMIT:
-        lines.append(f"- … and {len(evidence) - EVIDENCE_LIMIT} more")
-    return lines
+def _rule_lines(findings) -> list[str]:
+    """One line naming the rule(s) behind the card; the sources are the card's links."""
+    rules = list({f.rule.id: f.rule for f in findings}.values())
+    if not rules:
+        return []
+    return [wording.detail_piece("rule", title=tuple(r.title for r in rules), profile=rules[0].profile)]
 
 
-def detail(finding: Finding) -> str:
-    lines = [f"**Orders:** " + "; ".join(f"{o.label} (`{o.reference}`)" for o in finding.orders), ""]
-    if finding.missing:
-        lines += ["**What is missing**", *[f"- {m}" for m in finding.missing], ""]
-    if finding.counted:
-        lines += ["**What was counted**", *[f"- {c}" for c in finding.counted], ""]
-    lines += ["**Evidence found**", *_evidence_lines(finding.evidence), ""]
-    return "\n".join(lines + _rule_section(finding))
+def detail(findings: list[Finding], determinations: dict[str, OrderDetermination]) -> str:
+    orders = _orders(findings)
+    missing = list(dict.fromkeys(wording.say(p) for f in findings for p in f.missing))
+    levels = [wording.say(p) for f in findings for p in f.counted if p.code == "level-unsupported"]
+    if any(f.status == INDICATED for f in findings):
+        missing = [wording.say(p) for f in findings for p in f.counted]
+    evidence = [e for f in findings for p in f.missing + f.counted for e in p.evidence] + \
+               [e for f in findings for e in f.evidence]
+    lines = _verdicts(orders, determinations) + [f"- {m}" for m in missing + levels]
+    lines += evidence_lines(evidence, EVIDENCE_LINES)
+    # The rule line must survive trimming: fit the rest around it.
+    rule = [_fit(r, 200) for r in _rule_lines(findings)]
+    body = _fit_lines(lines, DETAIL_LIMIT - sum(len(r) + 1 for r in rule))
+    return "\n".join([body, *rule]) if body else "\n".join(rule)
 
 
-def _card(ctx: CardContext, topic: str, summary_fields: dict, detail_md: str, key: str) -> dict:
-    template = TEMPLATES[topic]
-    return {
-        "uuid": _uuid(ctx, topic, key),
-        "summary": _fit(template.summary.format(**summary_fields)),
+def _orders(findings) -> tuple:
+    return tuple({o.reference: o for f in findings for o in f.orders}.values())
+
+
+def _card(ctx: CardContext, topic: str, fields: dict, detail_md: str, orders, findings,
+          determinations: dict[str, OrderDetermination]) -> dict:
+    entry = wording.topic(topic)
+    card = {
+        "uuid": _uuid(ctx, topic),
+        "summary": _fit(wording.render(entry["summary"], **fields), SUMMARY_LIMIT),
         "detail": detail_md,
-        "indicator": template.indicator,
-        "source": {"label": SOURCE_LABEL, "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": template.display}},
+        "indicator": entry["indicator"],
+        "source": {"label": SOURCE_LABEL, "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": entry["display"]}},
     }
-
-
-def _with_override_reasons(card: dict) -> dict:
-    card["overrideReasons"] = [{"system": OVERRIDE_SYSTEM, "code": c, "display": d} for c, d in OVERRIDE_REASONS]
+    links = _links(findings)
+    if links:
+        card["links"] = links
+    if orders:
+        card["extension"] = {
+            ASSOCIATED: [{"reference": o.reference} for o in orders],
+            DETERMINATION_EXTENSION: [{"reference": o.reference, "determination": determinations[o.reference].determination}
+                                      for o in orders if o.reference in determinations],
+        }
     return card
 
 
-def _summary_fields(finding: Finding) -> dict:
-    return {"orders": _orders_text(finding.orders), "missing_count": len(finding.missing), **finding.data}
+def _override_reasons() -> list[dict]:
+    return [{"system": OVERRIDE_SYSTEM, "code": c, "display": d} for c, d in wording.text()["override_reasons"].items()]
 
 
-def _pt_suggestion(ctx: CardContext, finding: Finding, card: dict) -> None:
+def _suggestion(ctx: CardContext, label: str, key: tuple, actions: list[dict]) -> dict:
+    return {"label": _fit(label, 80), "uuid": _uuid(ctx, "suggestion", *key), "actions": actions}
+
+
+def _pt_suggestions(ctx: CardContext, findings, all_findings) -> list[dict]:
+    finding = findings[0]
     order = finding.orders[0]
-    referral = suggestions.pt_referral(ctx.patient_id, ctx.user_id, finding.data["weeks_needed"], order.reference,
-                                       order.resource.get("authoredOn"))
-    card["suggestions"] = [{
-        "label": f"Refer to formal physical therapy ({finding.data['weeks_needed']} weeks)",
-        "uuid": _uuid(ctx, "suggestion", "pt-referral", order.reference),
-        "actions": [{"type": "create", "description": "Create a physical-therapy referral", "resource": referral}],
-    }]
-    card["selectionBehavior"] = "at-most-one"
+    s = wording.text()["suggestions"]
+    weeks = finding.data.get("weeks_needed")
+    if not weeks:
+        return []
+    referral = suggestions.pt_referral(ctx.patient_id, ctx.user_id, weeks, order.reference, order.resource.get("authoredOn"),
+                                       wording.render(s["pt_referral_note"]))
+    return [_suggestion(ctx, wording.render(s["pt_referral"], weeks=weeks), ("pt-referral",),
+                        [{"type": "create", "description": wording.render(s["pt_referral_action"]),
+                          "resource": referral}])]
 
 
-def _levels_suggestion(ctx: CardContext, finding: Finding, card: dict) -> None:
-    new_range = finding.data.get("suggested_range")
-    if not new_range:
-        return
-    order = finding.orders[0]
-    updated = suggestions.narrow_order_levels(order.resource, interspaces_in(finding.data["ordered"]), new_range,
-                                              finding.data["unsupported"])
-    card["suggestions"] = [{
-        "label": f"Limit the {finding.data['procedure']} to {new_range}",
-        "uuid": _uuid(ctx, "suggestion", "levels", order.reference),
-        "actions": [{"type": "update", "description": f"Change the order's levels to {new_range}", "resource": updated}],
-    }]
-    card["selectionBehavior"] = "at-most-one"
+def _pelvic_unsupported(order, all_findings) -> bool:
+    return any(f.rule.id == "pelvic_fixation" and f.status == NOT_MET and any(o.reference == order.reference
+                                                                              for o in f.orders) for f in all_findings)
 
 
-SUGGESTERS = {topics.PT_DOCUMENTATION_MISSING: _pt_suggestion, topics.LEVEL_UNSUPPORTED: _levels_suggestion}
-SHOWN = (NOT_MET, NOT_CHECKED, NOTE, INDICATED)
+def _levels_suggestions(ctx: CardContext, findings, all_findings) -> list[dict]:
+    out = []
+    s = wording.text()["suggestions"]
+    for finding in findings:
+        new_range = finding.data.get("suggested_range")
+        if not new_range:
+            continue
+        order = finding.orders[0]
+        drop_pelvic = _pelvic_unsupported(order, all_findings)
+        note = wording.render(s["narrow_note"], levels=new_range, unsupported=finding.data["unsupported"],
+                              drop_pelvic=drop_pelvic)
+        updated = suggestions.narrow_order_levels(order.resource, finding.levels["ordered"], new_range, note,
+                                                  drop_pelvic)
+        out.append(_suggestion(ctx, wording.render(s["narrow"], procedure=finding.data["procedure"], levels=new_range,
+                                                   drop_pelvic=drop_pelvic),
+                               ("levels", order.reference),
+                               [{"type": "update", "description": wording.render(s["narrow_action"], levels=new_range,
+                                                                                drop_pelvic=drop_pelvic),
+                                 "resource": updated}]))
+    return out
 
 
-def finding_card(ctx: CardContext, finding: Finding) -> dict:
-    topic = finding.card_topic
-    key = finding.rule.id + "|" + ",".join(o.reference for o in finding.orders)
-    card = _card(ctx, topic, _summary_fields(finding), detail(finding), key)
-    if finding.status == NOT_MET:
-        _with_override_reasons(card)
-        if topic in SUGGESTERS:
-            SUGGESTERS[topic](ctx, finding, card)
-        _form_suggestion(ctx, finding, card)
+def _form_suggestions(ctx: CardContext, topic: str, findings) -> list[dict]:
+    """CRD 'Request Form Completion' — only when the coverage information does not already list the form."""
+    form_id = forms.form_for(topic)
+    if not form_id or forms.canonical(form_id) in ctx.listed_forms:
+        return []
+    s = wording.text()["suggestions"]
+    title = forms.questionnaires()[form_id]["title"]
+    order = findings[0].orders[0]
+    task = forms.completion_task(form_id, ctx.patient_id, ctx.user_id, order.reference, order.resource.get("authoredOn"),
+                                 wording.render(s["form_description"], title=title))
+    return [_suggestion(ctx, wording.render(s["form"], title=title), ("form", form_id),
+                        [{"type": "create", "description": wording.render(s["form_action"]), "resource": task}])]
+
+
+SUGGESTERS = {topics.PT_DOCUMENTATION_MISSING: _pt_suggestions, topics.LEVEL_UNSUPPORTED: _levels_suggestions}
+
+
+def topic_card(ctx: CardContext, topic: str, findings: list[Finding], all_findings,
+               determinations: dict[str, OrderDetermination]) -> dict:
+    orders = _orders(findings)
+    fields = {"orders": _orders_named(orders), "count": len(orders), "missing_count": 0}
+    for f in reversed(findings):
+        fields.update(f.data)
+    fields.update({k: wording.say(v) if hasattr(v, "code") else v for k, v in fields.items()})
+    card = _card(ctx, topic, fields, detail(findings, determinations), orders, findings, determinations)
+    if any(f.status in GAPS for f in findings):
+        card["overrideReasons"] = _override_reasons()
+        proposed = SUGGESTERS.get(topic, lambda *a: [])(ctx, findings, all_findings)
+        proposed += _form_suggestions(ctx, topic, findings)
+        if proposed:
+            card["suggestions"] = proposed
+            card["selectionBehavior"] = "at-most-one" if len(proposed) == 1 or len(orders) == 1 else "any"
     return card
 
 
-def _form_suggestion(ctx: CardContext, finding: Finding, card: dict) -> None:
-    """CRD 'Request Form Completion': a Task to complete the questionnaire that documents the gap."""
-    form_id = forms.form_for(finding.card_topic)
-    if not form_id:
-        return
-    order = finding.orders[0]
-    task = forms.completion_task(form_id, ctx.patient_id, order.reference, order.resource.get("authoredOn"))
-    card.setdefault("suggestions", []).append({
-        "label": f"Document it: {forms.questionnaires()[form_id]['title']}",
-        "uuid": _uuid(ctx, "suggestion", "form", form_id, order.reference),
-        "actions": [{"type": "create", "description": "Create a task to complete the form", "resource": task}],
-    })
-    card["selectionBehavior"] = "at-most-one"
+def criteria_met_card(ctx: CardContext, met: list[OrderDetermination], determinations) -> dict:
+    findings = [f for d in met for f in d.findings if f.status not in (NOTE, INDICATED)]
+    orders = tuple(d.order for d in met)
+    criteria = list(dict.fromkeys(f.rule.title for f in findings))
+    lines = _verdicts(orders, determinations) + [wording.detail_piece("criteria_met", criteria=criteria)]
+    lines += evidence_lines([e for f in findings for e in f.evidence], EVIDENCE_LINES)
+    body = _fit_lines(lines, DETAIL_LIMIT - 1)
+    fields = {"orders": _orders_named(orders), "count": len(criteria)}
+    return _card(ctx, topics.CRITERIA_MET, fields, body, orders, findings, determinations)
 
 
-def criteria_met_card(ctx: CardContext, findings: list[Finding]) -> dict:
-    orders = tuple({o.reference: o for f in findings for o in f.orders}.values())
-    lines = ["**Orders:** " + "; ".join(f"{o.label} (`{o.reference}`)" for o in orders), "", "**Criteria checked**"]
-    for f in findings:
-        lines.append(f"- {f.rule.title}: {'waived by a red flag' if f.status == WAIVED else f.status}")
-        lines += [f"  - {c}" for c in f.counted]
-    lines += ["", "**Evidence found**", *_evidence_lines(e for f in findings for e in f.evidence)]
-    for f in findings:
-        lines += [""] + _rule_section(f)
-    fields = {"count": sum(f.status in (MET, WAIVED) for f in findings), "orders": _orders_text(orders)}
-    return _card(ctx, topics.CRITERIA_MET, fields, "\n".join(lines), ",".join(o.reference for o in orders))
+def _unavailable_lines(unavailable, budget: int) -> list[str]:
+    """What was not retrieved, grouped by why, each line trimmed so that all of them fit."""
+    grouped: dict[str, list[str]] = {}
+    for part in unavailable:
+        what, sep, why = part.partition(" at the FHIR server ")
+        grouped.setdefault(why if sep else part, []).append(what if sep else "")
+    lines = [f"- {', '.join(w for w in whats if w)}{': ' if any(whats) else ''}{why}" for why, whats in grouped.items()]
+    each = max(40, budget // max(1, len(lines)) - 1)
+    return [_fit(line, each) for line in lines]
 
 
 def unavailable_card(ctx: CardContext, unavailable: tuple[str, ...]) -> dict:
-    detail_md = "\n".join(["**Not retrieved**", *[f"- {u}" for u in unavailable], "",
-                           "Criteria that need this data were checked without it; sign only after reviewing the chart."])
-    return _card(ctx, topics.DATA_UNAVAILABLE, {}, detail_md, "unavailable")
+    head = wording.detail_piece("unavailable")
+    lines = _unavailable_lines(unavailable, DETAIL_LIMIT - len(head) - 1)
+    return _card(ctx, topics.DATA_UNAVAILABLE, {}, _fit_lines([head, *lines]), (), (), {})
 
 
-def build_cards(ctx: CardContext, findings: list[Finding], unavailable: tuple[str, ...] = ()) -> list[dict]:
-    cards = [finding_card(ctx, f) for f in findings if f.status in SHOWN]
+def build_cards(ctx: CardContext, findings: list[Finding], determinations=(), unavailable: tuple[str, ...] = ()) -> list[dict]:
+    by_order = {d.order.reference: d for d in determinations}
+    grouped: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.status in SHOWN:
+            grouped.setdefault(f.card_topic, []).append(f)
+    cards = [topic_card(ctx, topic, group, findings, by_order) for topic, group in grouped.items()]
     if unavailable and findings:
         cards.append(unavailable_card(ctx, unavailable))
-    if findings and not unavailable and not any(f.blocks_criteria_met for f in findings):
-        cards.append(criteria_met_card(ctx, findings))
+    met = [d for d in determinations if d.determination == MEETS and not d.data_unavailable]
+    if met:
+        cards.append(criteria_met_card(ctx, met, by_order))
     return cards

@@ -19,7 +19,12 @@ FORM_FOR_TOPIC = {
     topics.LEVEL_UNSUPPORTED: "spine-instability-films",
     topics.OSTEOTOMY_UNSUPPORTED: "spine-deformity-measurements",
 }
-TASK_CODE = {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/temp", "code": "complete-questionnaire"}
+SDC_TEMP = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
+TASK_CODE = {"system": SDC_TEMP, "code": "complete-questionnaire"}
+TASK_PROFILE = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-taskquestionnaire"
+# What the EHR does with the completed form: attach it to the order as documentation.
+AFTER_COMPLETION = {"system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp", "code": "attach-to-order",
+                    "display": "Attach the completed form to the order"}
 
 
 @cache
@@ -45,17 +50,26 @@ def form_for(topic: str) -> str | None:
     return FORM_FOR_TOPIC.get(topic)
 
 
-def completion_task(form_id: str, patient_id: str, order_reference: str, authored_on: str | None) -> dict:
-    q = questionnaires()[form_id]
+def completion_task(form_id: str, patient_id: str, user_id: str | None, order_reference: str,
+                    authored_on: str | None, description: str) -> dict:
+    """A Task following CRD's profile-taskquestionnaire: coded questionnaire input, requester,
+    afterCompletion, based on the order it documents."""
     task = {
         "resourceType": "Task",
+        "meta": {"profile": [TASK_PROFILE]},
         "status": "ready",
         "intent": "order",
         "code": {"coding": [TASK_CODE]},
-        "description": f"Complete the form: {q['title']}",
+        "description": description,
         "for": {"reference": f"Patient/{patient_id}"},
+        "requester": {"reference": user_id} if user_id and "/" in user_id else {"display": user_id or "ordering clinician"},
         "basedOn": [{"reference": order_reference}],
-        "input": [{"type": {"text": "questionnaire"}, "valueCanonical": canonical(form_id)}],
+        "input": [
+            {"type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire"}], "text": "questionnaire"},
+             "valueCanonical": canonical(form_id)},
+            {"type": {"coding": [{"system": SDC_TEMP, "code": "afterCompletion"}], "text": "afterCompletion"},
+             "valueCodeableConcept": {"coding": [AFTER_COMPLETION]}},
+        ],
     }
     if authored_on:
         task["authoredOn"] = authored_on

@@ -49,6 +49,7 @@ def create_app(overrides: dict | None = None, environ: dict | None = None) -> Fl
     from . import openapi; app.register_blueprint(openapi.bp)  # GET /openapi.json
     from . import forms_api
     app.register_blueprint(forms_api.bp)
+    from . import review; app.register_blueprint(review.bp)  # POST /review: the review letter
     from . import sandbox; sandbox.init_app(app)  # /sandbox page and API unless CDS_SANDBOX=off
     _init_cors(app, cfg["CORS_ORIGINS"])
     auth.init_app(app)

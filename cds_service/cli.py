@@ -104,3 +104,31 @@ def evaluate(file: Path, as_json: bool, profile: str | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(answer, indent=2) if as_json else render(answer))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown", show_default=True)
+@click.option("--profile", type=click.Choice(profile_ids()), help="Payer profile of thresholds.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the letter to this file.")
+def review(file: Path, fmt: str, profile: str | None, out: Path | None) -> None:
+    """The review letter for an order-sign request or a FHIR Bundle: per order and CPT code, the
+    determination, its reasons, the evidence, what would change it, the alternative and the sources."""
+    from .config import ConfigError
+    from .evaluate import BadInput, read_request, review_letter
+    from .review import render as render_letter
+
+    try:
+        text, _ = render_letter(review_letter(read_request(file), profile), fmt)
+    except BadInput as exc:
+        raise click.UsageError(str(exc)) from None
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if out:
+        try:
+            out.write_text(text, "utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc}") from None
+        click.echo(f"Wrote the review letter to {out}")
+    else:
+        click.echo(text, nl=False)

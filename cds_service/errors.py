@@ -57,3 +57,8 @@ class NotReady(ServiceError):
     """The service cannot answer: a data file it needs is missing or broken (a broken install)."""
     status = 503
     code = "transient"
+
+
+class NotAcceptable(ServiceError):
+    status = 406
+    code = "not-supported"

@@ -38,6 +38,16 @@ def read_request(path: Path) -> dict:
 
 
 def evaluate(request: dict, profile: str | None = None) -> dict:
+    return _in_process(request, profile, lambda req, service, settings: order_sign.run(req, service, settings))
+
+
+def review_letter(request: dict, profile: str | None = None) -> dict:
+    """The review letter as data, from the same in-process pipeline."""
+    from .review import review
+    return _in_process(request, profile, lambda req, service, settings: review(req, settings))
+
+
+def _in_process(request: dict, profile: str | None, run):
     if profile:
         extension = request.get("extension") if isinstance(request.get("extension"), dict) else {}
         request = {**request, "extension": {**extension, order_sign.PROFILE_EXTENSION: profile}}
@@ -49,7 +59,7 @@ def evaluate(request: dict, profile: str | None = None) -> dict:
         # The feedback store is never used here; a throwaway VAR_DIR keeps ./var untouched.
         with tempfile.TemporaryDirectory() as var_dir:
             settings = config.load(overrides={"AUTH": "off", "VAR_DIR": var_dir})
-            return order_sign.run(request, service, settings)
+            return run(request, service, settings)
     except ServiceError as exc:
         where = f" (at {exc.field})" if exc.field else ""
         raise BadInput(f"the request cannot be evaluated{where}: {exc.message}") from None

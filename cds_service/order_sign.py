@@ -7,6 +7,7 @@ from datetime import date
 from cards import coverage_information
 from cards.builder import CardContext, build_cards
 from criteria import engine
+from criteria.determination import determine
 from criteria.spec import profile_ids
 from fhir_mappings.build import build_facts
 from fhir_mappings.chart import Chart
@@ -14,7 +15,7 @@ from fhir_mappings.facts import Facts
 from fhir_mappings.orders import MappingError, map_orders
 
 from . import crd
-from .errors import InvalidRequest
+from .errors import DataUnavailable, InvalidRequest
 from .discovery import SUPPLEMENTARY_KEYS
 from .linked import follow_links
 from .prefetch import hydrate, policies_from_templates
@@ -42,6 +43,7 @@ class Evaluation:
     answer: dict                       # what the CDS client receives
     facts: Facts | None = None         # None when no spine order was signed
     findings: tuple = ()
+    determinations: tuple = ()
 
 
 def run(request: dict, service: dict, config: dict, fhir_client=None, today: date | None = None) -> dict:
@@ -58,7 +60,7 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     except MappingError as exc:
         raise InvalidRequest(str(exc), field=exc.field) from None
     if not any(order.procedures for order in orders):
-        return Evaluation({"cards": [], "systemActions": []})   # not spine surgery: no cards, no chart fetched
+        return Evaluation({"cards": []})   # not spine surgery: no cards, no chart fetched
     token = (request.get("fhirAuthorization") or {}).get("access_token")
     templates = service.get("prefetch", {})
     policies = policies_from_templates(templates, supplementary=SUPPLEMENTARY_KEYS & set(templates))
@@ -70,17 +72,27 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
                         tuple(hydrated.failures.values()) + linked.unavailable)
     options = crd.configuration(request, service)
     coverage = None
-    if options.get("coverage-info", True) and config["COVERAGE_INFORMATION"] != "off" and "coverage" not in hydrated.failures:
+    # Only a payer's deployment asserts coverage; a hospital's says its determinations in cards
+    # and the letter, and leaves coverage to the payer (README, "Coverage information").
+    if options.get("coverage-info", True) and config["COVERAGE_INFORMATION"] == "required":
+        if "coverage" in hydrated.failures:
+            raise DataUnavailable("the patient's Coverage could not be fetched, so coverage information cannot be given",
+                                  field="$.prefetch.coverage")
         payers = {p.strip() for p in config["PAYER_IDS"].split(",") if p.strip()}
         coverage = crd.select_coverage(hydrated.of_type("Coverage"), config["COVERAGE_INFORMATION"], payers)
     facts = build_facts(chart, orders)
     findings = engine.evaluate(facts, profile)
-    ctx = CardContext(request["hookInstance"], context["patientId"], context.get("userId"))
-    cards = limit_cards(build_cards(ctx, findings, facts.unavailable), options)
+    determinations = determine(facts, findings)
     actions = []
     if coverage is not None:
-        actions = coverage_information.system_actions(facts.spine_orders, findings, f"Coverage/{coverage.get('id')}", today)
-    return Evaluation({"cards": cards, "systemActions": actions}, facts, tuple(findings))
+        actions = coverage_information.system_actions(drafts, determinations, f"Coverage/{coverage.get('id')}", today)
+    ctx = CardContext(request["hookInstance"], context["patientId"], context.get("userId"),
+                      coverage_information.listed_questionnaires(actions))
+    cards = limit_cards(build_cards(ctx, findings, determinations, facts.unavailable), options)
+    answer = {"cards": cards}
+    if actions:
+        answer["systemActions"] = actions
+    return Evaluation(answer, facts, tuple(findings), determinations)
 
 
 _SEVERITY = {"critical": 0, "warning": 1, "info": 2}

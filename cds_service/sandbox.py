@@ -36,8 +36,8 @@ from terminology import cpt
 
 from . import discovery, order_sign
 from .config import ConfigError
-from .errors import InvalidRequest, UnknownService, UnsupportedMediaType
-from .synthetic.bundles import BundleError, request_from_bundle
+from .errors import InvalidRequest, UnknownService
+from .inputs import as_request, json_body
 from .synthetic.instances import synthesize
 from .synthetic.scenarios import SCENARIOS
 from .validation import validate_order_sign
@@ -149,39 +149,6 @@ def scenario(name: str):
 
 # --- evaluate --------------------------------------------------------------------------------------
 
-def _body() -> object:
-    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type must be application/json, not {request.mimetype or 'missing'!r}",
-                                   field="Content-Type")
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise InvalidRequest("the body is empty: paste an order-sign request or a FHIR Bundle", field="$")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", field="$") from None
-
-
-def _as_request(body: object) -> dict:
-    """The order-sign request the body is, or the one a FHIR Bundle makes."""
-    if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-        try:
-            return request_from_bundle(body)
-        except BundleError as exc:
-            raise InvalidRequest(f"the Bundle cannot be evaluated: {exc}", field="$") from None
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:
-            # request_from_bundle trusts the shapes of ids and references; a malformed Bundle is still the
-            # client's problem, never a 500.
-            raise InvalidRequest(f"the Bundle is malformed ({type(exc).__name__}: {str(exc)[:200]})", field="$") from None
-    if isinstance(body, dict) and "hook" in body:
-        return body
-    if isinstance(body, dict) and "resourceType" in body:
-        raise InvalidRequest(f"a {str(body['resourceType'])[:60]!r} resource cannot be evaluated: paste a Bundle "
-                             "holding draft ServiceRequests and the chart, or an order-sign request", field="$.resourceType")
-    raise InvalidRequest("the body is neither a CDS Hooks order-sign request (an object with 'hook' and 'context') "
-                         "nor a FHIR Bundle", field="$")
-
-
 @bp.post("/sandbox/api/evaluate")
 def evaluate():
     cfg = current_app.config["CDS"]
@@ -192,7 +159,7 @@ def evaluate():
     if scenario_name is not None and scenario_name not in SCENARIOS:
         raise InvalidRequest(f"unknown scenario {scenario_name[:60]!r}", field="scenario")
     service = discovery.service(SERVICE_ID)
-    hook_request = _as_request(_body())
+    hook_request = as_request(json_body())
     validate_order_sign(hook_request)
     if hook_request["hook"] != service["hook"]:
         raise InvalidRequest(f"service {SERVICE_ID} answers hook {service['hook']!r}, not {hook_request['hook']!r}",

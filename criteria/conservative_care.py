@@ -7,22 +7,22 @@ from datetime import timedelta
 from fhir_mappings.dates import add_months
 from fhir_mappings.facts import Facts
 
-from .finding import MET, NOT_MET, WAIVED, Finding
+from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, WAIVED, Finding, point
 from .spec import Profile, RuleSpec
-from .waivers import waiver_lines, waiving_flags
+from .waivers import waiver_points, waiving_flags
 
 FUSION_CLASSES = {"fusion", "deformity_fusion", "osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior"}
 
 
 def requirement(classes: frozenset[str], rule: RuleSpec) -> tuple[str, int, str, str]:
-    """(label, amount, unit, parameter) of the strictest requirement; 'decompression alone' only without fusion."""
+    """(procedure term, amount, unit, parameter) of the strictest requirement; 'decompression alone' only without fusion."""
     options = []
     if "si_fusion" in classes:
-        options.append(("SI-joint fusion", rule["si_fusion_months"] * 30, rule["si_fusion_months"], "months", "si_fusion_months"))
+        options.append(("si_fusion", rule["si_fusion_months"] * 30, rule["si_fusion_months"], "months", "si_fusion_months"))
     if classes & FUSION_CLASSES:
         options.append(("fusion", rule["fusion_months"] * 30, rule["fusion_months"], "months", "fusion_months"))
     elif "decompression" in classes:
-        options.append(("decompression alone", rule["decompression_weeks"] * 7, rule["decompression_weeks"], "weeks", "decompression_weeks"))
+        options.append(("decompression_alone", rule["decompression_weeks"] * 7, rule["decompression_weeks"], "weeks", "decompression_weeks"))
     label, _, amount, unit, param = max(options, key=lambda o: o[1])
     return label, amount, unit, param
 
@@ -39,23 +39,22 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     undated = [c for c in facts.care if not c.start]
     earliest = dated[0].start if dated else None
     due = add_months(earliest, amount) if earliest and unit == "months" else (earliest + timedelta(weeks=amount) if earliest else None)
-    counted = [f"Requirement for {label}: at least {amount} {unit} of non-operative care before {as_of.isoformat()}"]
+    counted = [point("care-requirement", procedure=label, amount=amount, unit=unit, day=as_of)]
     if earliest:
         days = (as_of - earliest).days
-        counted.append(f"First dated non-operative care {earliest.isoformat()}: {days // 7} week(s) "
-                       f"({days // 30} month(s)) before the order")
-        kinds = sorted({c.kind.replace('_', ' ') for c in dated})
-        counted.append(f"Care documented: {', '.join(kinds)}")
+        counted.append(point("care-first", dated[0].evidence, start=earliest, weeks=days // 7, months=days // 30))
+        counted.append(point("care-kinds", kinds=tuple(sorted({c.kind for c in dated}))))
     if undated:
-        counted.append(f"{len(undated)} undated mention(s) of care (not counted)")
+        counted.append(point("care-undated", *(c.evidence for c in undated[:1]), count=len(undated)))
     evidence = tuple(c.evidence for c in dated) + tuple(c.evidence for c in undated)
     if due and due <= as_of:
         return [Finding(rule, MET, orders, evidence, tuple(counted), (), (param,))]
-    missing = (("no dated non-operative care is documented",) if not earliest else
-               (f"documented care reaches {amount} {unit} only on {due.isoformat()}",))
+    missing = ((point("care-none", amount=amount, unit=unit),) if not earliest else
+               (point("care-too-short", amount=amount, unit=unit, due=due),))
+    status = NEEDS_DOCUMENTATION if not earliest else NOT_MET
     flags = waiving_flags(facts, profile.rules["red_flags"])
     if flags:
         return [Finding(rule, WAIVED, orders, evidence + tuple(f.evidence for f in flags),
-                        tuple(counted) + waiver_lines(flags), missing, (param,))]
-    return [Finding(rule, NOT_MET, orders, evidence, tuple(counted), missing, (param,),
+                        tuple(counted) + waiver_points(flags), missing, (param,))]
+    return [Finding(rule, status, orders, evidence, tuple(counted), missing, (param,),
                     data={"required": f"{amount} {unit}", "requirement_for": label})]

@@ -4,8 +4,9 @@ from __future__ import annotations
 from fhir_mappings.facts import Facts
 from terminology.levels import format_interspaces
 
-from .finding import MET, NOT_MET, Finding
-from .level_index import STENOSIS_GRADES, LevelIndex, grade_rank, quote
+from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, point
+from .fusion_levels import level_map
+from .level_index import STENOSIS_GRADES, LevelIndex, grade_rank
 from .spec import Profile
 from .topics import LEVELS_NOT_DOCUMENTED
 
@@ -16,15 +17,16 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     index = LevelIndex(facts)
     thresholds = ("min_stenosis_severity", "ungraded_stenosis_counts")
     findings = []
+    classes = frozenset({"decompression"})
     for order in facts.spine_orders:
         procs = order.of_class("decompression")
         if not procs:
             continue
         ordered = tuple(sorted({s for p in procs for s in p.interspaces}))
         if not ordered:
-            findings.append(Finding(rule, NOT_MET, (order,), (), (),
-                                    ("the decompression order names no levels; document the levels and the imaging "
-                                     "that shows stenosis at each",), thresholds, topic=LEVELS_NOT_DOCUMENTED))
+            findings.append(Finding(rule, NEEDS_DOCUMENTATION, (order,), (), (),
+                                    (point("levels-missing", procedure="decompression"),), thresholds,
+                                    topic=LEVELS_NOT_DOCUMENTED, classes=classes))
             continue
         lines, supported, evidence = [], [], []
         for space in ordered:
@@ -33,26 +35,32 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
             ok = [f for f in graded if grade_rank(f.severity) >= minimum]
             ok += [f for f in present if f.severity is None and rule["ungraded_stenosis_counts"]]
             evidence += [f.evidence for f in present]
+            absent = index.absent("stenosis", space)
             if ok:
                 supported.append(space)
-                lines.append(f"{space}: supported — " + "; ".join(
-                    f"{f.severity or 'ungraded'} stenosis — {quote(f)}" for f in ok))
+                why = tuple(point("stenosis", f.evidence, grade=f.severity or "ungraded") for f in ok)
+                lines.append(point("level-supported", level=str(space), why=why))
             elif graded:
-                lines.append(f"{space}: stenosis graded below {rule['min_stenosis_severity']} — " +
-                             "; ".join(quote(f) for f in graded))
-            elif index.absent("stenosis", space):
-                lines.append(f"{space}: imaging documents no significant stenosis — " +
-                             "; ".join(quote(f) for f in index.absent("stenosis", space)))
-                evidence += [f.evidence for f in index.absent("stenosis", space)]
+                why = tuple(point("stenosis-low-grade", f.evidence, grade=f.severity,
+                                  needed=rule["min_stenosis_severity"]) for f in graded)
+                lines.append(point("level-unsupported", level=str(space), why=why))
+            elif absent:
+                why = tuple(point("imaging-negative", f.evidence, finding="stenosis") for f in absent)
+                lines.append(point("level-unsupported", level=str(space), why=why))
+                evidence += [f.evidence for f in absent]
             else:
-                lines.append(f"{space}: no stenosis documented at this level")
+                lines.append(point("level-unsupported", level=str(space), why=(point("no-stenosis-here"),)))
         unsupported = tuple(s for s in ordered if s not in supported)
         evidence = tuple(dict.fromkeys(evidence))
+        levels = level_map(ordered, supported, unsupported)
         if not unsupported:
-            findings.append(Finding(rule, MET, (order,), evidence, tuple(lines), (), thresholds))
+            findings.append(Finding(rule, MET, (order,), evidence, tuple(lines), (), thresholds, classes=classes,
+                                    levels=levels))
             continue
         findings.append(Finding(rule, NOT_MET, (order,), evidence, tuple(lines),
-                                (f"no documented stenosis at {format_interspaces(unsupported)}",), thresholds, data={
+                                (point("no-indication-at", levels=format_interspaces(unsupported),
+                                       procedure="decompression"),), thresholds, classes=classes, levels=levels,
+                                data={
                                     "unsupported": format_interspaces(unsupported),
                                     "supported": format_interspaces(supported) or "none",
                                     "suggested_range": None, "ordered": format_interspaces(ordered),

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from fhir_mappings.facts import Evidence, Facts
 from terminology.levels import Interspace, LevelRange, Vertebra
 
-from .finding import INDICATED, Finding
+from .finding import INDICATED, Finding, Point, point
 from .spec import Profile, RuleSpec
 
-# measurement name -> (threshold parameter, plane, words)
+# measurement name -> (threshold parameter, plane)
 CHECKS = (
-    ("pi_ll_mismatch", "pi_ll_mismatch_deg", "sagittal", "PI-LL mismatch"),
-    ("sagittal_vertical_axis", "sva_cm", "sagittal", "SVA"),
-    ("pelvic_tilt", "pelvic_tilt_deg", "sagittal", "pelvic tilt"),
-    ("cobb_angle", "cobb_deg", "coronal", "Cobb angle"),
-    ("thoracic_kyphosis", "thoracic_kyphosis_deg", "sagittal", "thoracic kyphosis"),
+    ("pi_ll_mismatch", "pi_ll_mismatch_deg", "sagittal"),
+    ("sagittal_vertical_axis", "sva_cm", "sagittal"),
+    ("pelvic_tilt", "pelvic_tilt_deg", "sagittal"),
+    ("cobb_angle", "cobb_deg", "coronal"),
+    ("thoracic_kyphosis", "thoracic_kyphosis_deg", "sagittal"),
 )
 LUMBAR = LevelRange(Vertebra.parse("T12"), Vertebra.parse("S1"))
 
@@ -24,28 +24,23 @@ LUMBAR = LevelRange(Vertebra.parse("T12"), Vertebra.parse("S1"))
 @dataclass(frozen=True)
 class DeformityAssessment:
     meets: bool
-    reasons: tuple[str, ...]          # what met a threshold, with the number and the evidence
-    shortfalls: tuple[str, ...]       # deformity documented but below threshold or unmeasured
+    reasons: tuple[Point, ...]        # what met a threshold, with the number and the evidence
+    shortfalls: tuple[Point, ...]     # deformity documented but below threshold or unmeasured
     evidence: tuple[Evidence, ...]
     region: frozenset[Interspace]     # interspaces a correction may span
-    headline: str                     # the first reason, short, for a summary
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"
+    headline: Point | None            # the first reason, for a summary
 
 
 def assess(facts: Facts, rule: RuleSpec) -> DeformityAssessment:
     reasons, shortfalls, evidence, region = [], [], [], set()
-    headline = ""
     sagittal_region = LevelRange(Vertebra.parse(rule["sagittal_upper_level"]), Vertebra.parse("S1")).interspaces()
-    for name, param, plane, words in CHECKS:
+    for name, param, plane in CHECKS:
         for m in (m for m in facts.measurements if m.name == name and m.value is not None):
             p = rule.parameters[param]
-            line = f"{words} {_fmt(m.value)} {m.unit} ({p.describe()}) — {m.evidence.render()}"
+            line = point("deformity-measure", m.evidence, measure=name, value=m.value, unit=m.unit,
+                         threshold=p.value, comparison=p.comparison)
             if p.met_by(m.value):
                 reasons.append(line)
-                headline = headline or f"{words} {_fmt(m.value)}{'°' if m.unit == 'deg' else ' ' + m.unit}"
                 evidence.append(m.evidence)
                 if plane == "sagittal":
                     region.update(sagittal_region)
@@ -53,19 +48,19 @@ def assess(facts: Facts, rule: RuleSpec) -> DeformityAssessment:
                     spaces = [s for lvl in m.levels for s in lvl.interspaces()]
                     region.update(spaces or LUMBAR.interspaces())
             else:
-                shortfalls.append(f"{line}: below the threshold")
+                shortfalls.append(point("deformity-below-threshold", m.evidence, **line.values))
     if rule["flat_back_diagnosis"]:
         for d in (d for d in facts.diagnoses if d.valueset == "flat_back"):
-            reasons.append(f"Flat-back diagnosis — {d.evidence.render()}")
-            headline = headline or "flat-back syndrome"
+            reasons.append(point("flat-back-diagnosis", d.evidence))
             evidence.append(d.evidence)
             region.update(sagittal_region)
     for fact in (f for f in facts.level_facts if f.kind == "deformity" and f.present):
         if fact.severity == "subtle":
-            shortfalls.append(f"Described as minor, not a significant deformity — {fact.evidence.render()}")
+            shortfalls.append(point("deformity-subtle", fact.evidence))
         elif not reasons:
-            shortfalls.append(f"Deformity described without a measurement that meets a threshold — {fact.evidence.render()}")
-    return DeformityAssessment(bool(reasons), tuple(reasons), tuple(shortfalls), tuple(evidence), frozenset(region), headline)
+            shortfalls.append(point("deformity-unmeasured", fact.evidence))
+    return DeformityAssessment(bool(reasons), tuple(reasons), tuple(shortfalls), tuple(evidence), frozenset(region),
+                               reasons[0] if reasons else None)
 
 
 def thresholds(rule: RuleSpec) -> tuple[str, ...]:
@@ -79,4 +74,4 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     if not result.meets:
         return []
     return [Finding(rule, INDICATED, facts.spine_orders, result.evidence, result.reasons, (), thresholds(rule),
-                    data={"measure": result.headline})]
+                    data={"measure": result.headline}, classes=frozenset())]

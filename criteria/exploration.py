@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fhir_mappings.facts import Facts
 
-from .finding import NOTE, Finding
+from .finding import NOTE, Finding, point
 from .spec import Profile
 
 OTHER_SPINE = {"fusion", "deformity_fusion", "decompression", "osteotomy_posterior", "osteotomy_three_column",
@@ -16,7 +16,6 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     others = sorted({c for o in facts.spine_orders for c in o.classes} & OTHER_SPINE)
     if not exploring or not others:
         return []
-    counted = (f"Exploration ordered with: {', '.join(c.replace('_', ' ') for c in others)}",)
-    missing = ("exploration of fusion is incidental to the other spine procedures in the same region and not "
-               "separately reportable unless it is done at a distinct level",)
-    return [Finding(rule, NOTE, exploring, (), counted, missing, ())]
+    counted = (point("exploration-with", procedures=tuple(others)),)
+    missing = (point("exploration-bundled"),)
+    return [Finding(rule, NOTE, exploring, (), counted, missing, (), classes=frozenset({"exploration"}))]

@@ -7,12 +7,14 @@ from fhir_mappings.facts import Facts, Order
 from terminology.levels import Interspace, LevelRange, format_interspaces
 
 from . import deformity
-from .finding import MET, NOT_MET, Finding
-from .level_index import LevelIndex, quote
+from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, Point, point
+from .level_index import LevelIndex
 from .spec import Profile, RuleSpec
 from .topics import LEVELS_NOT_DOCUMENTED
 
 FUSION_CLASSES = ("fusion", "deformity_fusion")
+# Instrumentation and bone graft are judged with the fusion they serve.
+CLASSES = frozenset(FUSION_CLASSES + ("instrumentation", "graft"))
 
 
 @dataclass(frozen=True)
@@ -36,35 +38,40 @@ def _grade(severity: str | None) -> int:
 
 
 def level_reasons(space: Interspace, index: LevelIndex, rule: RuleSpec, deformity_region, prior_fused) -> tuple[list, list]:
+    """Points for and against fusing one interspace."""
     reasons, gaps = [], []
     for fact in index.present("spondylolisthesis", space):
-        if _grade(fact.severity) >= rule["min_listhesis_grade"]:
-            reasons.append(f"spondylolisthesis grade {fact.severity or '1 (ungraded)'} — {quote(fact)}")
+        grade = _grade(fact.severity)
+        if grade >= rule["min_listhesis_grade"]:
+            reasons.append(point("listhesis", fact.evidence, grade=fact.severity or "1", graded=bool(fact.severity)))
         else:
-            gaps.append(f"spondylolisthesis grade {fact.severity or 'ungraded'} is below grade {rule['min_listhesis_grade']} — {quote(fact)}")
+            gaps.append(point("listhesis-low-grade", fact.evidence, grade=fact.severity or "1",
+                              needed=rule["min_listhesis_grade"]))
     for fact in index.present("instability", space):
-        reasons.append(f"instability — {quote(fact)}")
-    for name, param, words in (("translation_flexion_extension", "translation_mm", "translation"),
-                               ("angulation_flexion_extension", "angulation_deg", "angulation")):
+        reasons.append(point("instability", fact.evidence))
+    for name, param in (("translation_flexion_extension", "translation_mm"),
+                        ("angulation_flexion_extension", "angulation_deg")):
         for m in index.measured(name, space):
-            line = f"{words} {m.value:g} {m.unit} on dynamic films ({rule.parameters[param].describe()}) — {m.evidence.render()}"
+            p = rule.parameters[param]
+            line = point("dynamic-motion", m.evidence, measure=name, value=m.value, unit=m.unit,
+                         threshold=p.value, comparison=p.comparison)
             (reasons if m.value is not None and rule.met(param, m.value) else gaps).append(line)
     for kind in ("pseudarthrosis", "hardware_failure"):
         for fact in index.present(kind, space):
-            reasons.append(f"{kind.replace('_', ' ')} — {quote(fact)}")
+            reasons.append(point(kind.replace("_", "-"), fact.evidence))
     for fact in index.present("destabilizing_decompression", space):
-        reasons.append(f"planned decompression destabilises the level — {quote(fact)}")
+        reasons.append(point("destabilizing-decompression", fact.evidence))
     if space in deformity_region:
-        reasons.append("within the deformity being corrected")
+        reasons.append(point("in-deformity"))
     elif deformity_region and space in prior_fused:
-        reasons.append("prior fusion spanned by the deformity correction")
+        reasons.append(point("prior-fusion-in-correction"))
     if not reasons:
         if index.present("stenosis", space):
-            gaps.append("stenosis alone does not support fusion")
+            gaps.append(point("stenosis-alone", *(f.evidence for f in index.present("stenosis", space)[:1])))
         for kind in ("stenosis", "instability"):
             for fact in index.absent(kind, space):
-                gaps.append(f"imaging documents no {kind} here — {quote(fact)}")
-        gaps = gaps or ["no instability, listhesis, deformity, pseudarthrosis or hardware failure documented here"]
+                gaps.append(point("imaging-negative", fact.evidence, finding=kind))
+        gaps = gaps or [point("no-indication")]
     return reasons, gaps
 
 
@@ -89,14 +96,16 @@ def suggested_range(supported, ordered) -> LevelRange | None:
     return candidate if len(candidate.interspaces()) == len(supported) else None
 
 
-def describe(result: LevelSupport) -> list[str]:
-    lines = []
-    for space in result.ordered:
-        if result.reasons[space]:
-            lines.append(f"{space}: supported — " + "; ".join(result.reasons[space]))
-        else:
-            lines.append(f"{space}: no documented indication — " + "; ".join(result.gaps[space]))
-    return lines
+def describe(result: LevelSupport) -> list[Point]:
+    """One point per ordered interspace: supported (with why) or not (with what the chart says)."""
+    return [point("level-supported" if result.reasons[space] else "level-unsupported",
+                  level=str(space), why=tuple(result.reasons[space] or result.gaps[space]))
+            for space in result.ordered]
+
+
+def level_map(ordered, supported, unsupported) -> dict:
+    return {"ordered": tuple(map(str, ordered)), "supported": tuple(map(str, supported)),
+            "unsupported": tuple(map(str, unsupported))}
 
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
@@ -110,21 +119,24 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         result = support(order, facts, profile, index, shape)
         thresholds = ("min_listhesis_grade", "translation_mm", "angulation_deg")
         if not result.ordered:
-            findings.append(Finding(rule, NOT_MET, (order,), (), (),
-                                    ("the fusion order names no levels, so no level can be checked",), thresholds,
-                                    topic=LEVELS_NOT_DOCUMENTED))
+            findings.append(Finding(rule, NEEDS_DOCUMENTATION, (order,), (), (),
+                                    (point("levels-missing", procedure="fusion"),), thresholds,
+                                    topic=LEVELS_NOT_DOCUMENTED, classes=CLASSES))
             continue
-        lines = tuple(describe(result)) + tuple(f"Deformity not counted: {line}" for line in shape.shortfalls)
+        counted = tuple(describe(result)) + tuple(point("deformity-not-counted", why=p) for p in shape.shortfalls)
         evidence = tuple(dict.fromkeys(f.evidence for s in result.ordered for kind in
                                        ("spondylolisthesis", "instability", "pseudarthrosis", "hardware_failure",
                                         "destabilizing_decompression", "stenosis") for f in index.present(kind, s)))
+        levels = level_map(result.ordered, result.supported, result.unsupported)
         if not result.unsupported:
-            findings.append(Finding(rule, MET, (order,), evidence, lines, (), thresholds))
+            findings.append(Finding(rule, MET, (order,), evidence, counted, (), thresholds, classes=CLASSES,
+                                    levels=levels))
             continue
         suggestion = suggested_range(result.supported, result.ordered)
-        findings.append(Finding(rule, NOT_MET, (order,), evidence, lines,
-                                (f"no documented indication at {format_interspaces(result.unsupported)}",),
-                                thresholds, data={
+        findings.append(Finding(rule, NOT_MET, (order,), evidence, counted,
+                                (point("no-indication-at", levels=format_interspaces(result.unsupported),
+                                       procedure="fusion"),),
+                                thresholds, classes=CLASSES, levels=levels, data={
                                     "unsupported": format_interspaces(result.unsupported),
                                     "supported": format_interspaces(result.supported) or "none",
                                     "suggested_range": str(suggestion) if suggestion else None,

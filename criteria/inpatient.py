@@ -6,7 +6,7 @@ from fhir_mappings.negation import is_negated
 from fhir_mappings.text.rules import load_text_data
 from terminology.phrases import compile_phrases
 
-from .finding import MET, NOT_MET, Finding
+from .finding import MET, NOT_MET, Finding, point
 from .spec import Profile
 
 _WORDS = load_text_data("order_words.yaml")
@@ -50,13 +50,12 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     fused = {s for o in facts.spine_orders for p in o.of_class("fusion", "deformity_fusion") for s in p.interspaces}
     reasons = []
     if len(fused) >= rule["multilevel_interspaces"]:
-        reasons.append(f"multilevel fusion ({len(fused)} interspaces)")
+        reasons.append(point("inpatient-multilevel", count=len(fused)))
     if any(o.of_class("osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior") for o in facts.spine_orders):
-        reasons.append("osteotomy")
+        reasons.append(point("inpatient-osteotomy"))
     if {"anterior", "posterior"} <= _approaches(facts.spine_orders):
-        reasons.append("combined anterior and posterior approaches")
-    counted = tuple(reasons) or ("single-level fusion or decompression only",)
+        reasons.append(point("inpatient-combined-approach"))
+    counted = tuple(reasons) or (point("inpatient-simple"),)
     if reasons:
         return [Finding(rule, MET, asking, (), counted, (), ("multilevel_interspaces",))]
-    return [Finding(rule, NOT_MET, asking, (), counted,
-                    ("an inpatient stay is requested for surgery that is usually ambulatory",), ("multilevel_interspaces",))]
+    return [Finding(rule, NOT_MET, asking, (), counted, (point("inpatient-ambulatory"),), ("multilevel_interspaces",))]

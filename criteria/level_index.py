@@ -37,6 +37,3 @@ class LevelIndex:
 def grade_rank(severity: str | None) -> int | None:
     return STENOSIS_GRADES.index(severity) if severity in STENOSIS_GRADES else None
 
-
-def quote(fact: LevelFact) -> str:
-    return f"{fact.evidence.description} ({fact.evidence.reference})"

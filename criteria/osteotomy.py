@@ -4,7 +4,7 @@ from __future__ import annotations
 from fhir_mappings.facts import Facts
 
 from . import deformity
-from .finding import MET, NOT_MET, Finding
+from .finding import MET, NOT_MET, Finding, point
 from .spec import Profile
 
 OSTEOTOMY_CLASSES = ("osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior")
@@ -21,10 +21,12 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     merged = type(rule)(rule.id, rule.title, rule.topic, rule.description, rule.applies_to,
                         deformity_rule.parameters, rule.sources + deformity_rule.sources, rule.profile)
     counted = result.reasons + result.shortfalls
+    classes = frozenset(OSTEOTOMY_CLASSES)
     if result.meets:
-        return [Finding(merged, MET, orders, result.evidence, counted, (), deformity.thresholds(deformity_rule))]
-    missing = ["no documented deformity meets a threshold (PI-LL, SVA, pelvic tilt, Cobb angle, thoracic kyphosis, "
-               "or a flat-back diagnosis)"]
+        return [Finding(merged, MET, orders, result.evidence, counted, (), deformity.thresholds(deformity_rule),
+                        classes=classes)]
+    missing = [point("no-deformity-threshold")]
     if not result.shortfalls:
-        missing.append("no standing full-length radiograph measurements are documented")
-    return [Finding(merged, NOT_MET, orders, (), counted, tuple(missing), deformity.thresholds(deformity_rule))]
+        missing.append(point("no-alignment-films"))
+    return [Finding(merged, NOT_MET, orders, (), counted, tuple(missing), deformity.thresholds(deformity_rule),
+                    classes=classes)]

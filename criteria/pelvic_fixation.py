@@ -6,7 +6,7 @@ from fhir_mappings.facts import Facts
 from terminology.levels import Interspace, format_interspaces
 
 from . import deformity, fusion_levels
-from .finding import MET, NOT_MET, Finding
+from .finding import MET, NOT_MET, Finding, point
 from .level_index import LevelIndex
 from .spec import Profile
 
@@ -25,23 +25,24 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         if order.of_class(*fusion_levels.FUSION_CLASSES):
             construct.update(fusion_levels.support(order, facts, profile, index, shape).supported)
     revision = index.present("pseudarthrosis", L5_S1) + index.present("hardware_failure", L5_S1)
-    counted = [f"Supported fusion construct: {format_interspaces(construct) or 'none'}"]
+    counted = [point("construct", levels=format_interspaces(construct) or "none")]
     reasons = []
     if L5_S1 in construct:
         if shape.meets:
-            reasons.append("the construct to the sacrum corrects a deformity that meets the threshold")
+            reasons.append(point("pelvic-for-deformity"))
         if len(construct) >= rule["long_construct_interspaces"]:
-            reasons.append(f"long construct of {len(construct)} interspaces to the sacrum")
+            reasons.append(point("pelvic-long-construct", count=len(construct)))
         if revision:
-            reasons.append("revision of pseudarthrosis or hardware failure at L5-S1")
-    counted += reasons + [f"Deformity not counted: {line}" for line in shape.shortfalls]
+            reasons.append(point("pelvic-revision", *(f.evidence for f in revision)))
+    counted += reasons + [point("deformity-not-counted", why=p) for p in shape.shortfalls]
     evidence = shape.evidence + tuple(f.evidence for f in revision)
+    classes = frozenset({"pelvic_fixation"})
     if reasons:
-        return [Finding(rule, MET, orders, evidence, tuple(counted), (), ("long_construct_interspaces",))]
-    missing = []
+        return [Finding(rule, MET, orders, evidence, tuple(counted), (), ("long_construct_interspaces",),
+                        classes=classes)]
     if L5_S1 not in construct:
-        missing.append("no supported fusion construct reaches the sacrum")
+        missing = [point("pelvic-no-sacral-construct")]
     else:
-        missing.append(f"the supported construct ({len(construct)} interspaces) is shorter than "
-                       f"{rule['long_construct_interspaces']}, corrects no documented deformity, and revises nothing at L5-S1")
-    return [Finding(rule, NOT_MET, orders, evidence, tuple(counted), tuple(missing), ("long_construct_interspaces",))]
+        missing = [point("pelvic-short-construct", count=len(construct), needed=rule["long_construct_interspaces"])]
+    return [Finding(rule, NOT_MET, orders, evidence, tuple(counted), tuple(missing), ("long_construct_interspaces",),
+                    classes=classes, data={"construct": format_interspaces(construct) or "none"})]

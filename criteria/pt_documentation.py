@@ -1,14 +1,13 @@
 """Formal physical therapy: weeks of weekly supervised visits, ended within the recency window."""
 from __future__ import annotations
 
-from datetime import date, timedelta
 
 from fhir_mappings.dates import add_months
 from fhir_mappings.facts import CareEpisode, Facts
 
-from .finding import MET, NOT_MET, WAIVED, Finding
+from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, WAIVED, Finding, point
 from .spec import Profile
-from .waivers import waiver_lines, waiving_flags
+from .waivers import waiver_points, waiving_flags
 
 
 def _courses(visits: list[CareEpisode], max_gap: int) -> list[list[CareEpisode]]:
@@ -46,31 +45,30 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     recent = [c for c in courses if max(v.end or v.start for v in c) >= window_start]
     best_recent = max(recent, key=course_weeks, default=None)
 
-    counted = [f"Durations measured to {as_of.isoformat()} (order authoredOn)"]
+    counted = [point("measured-to", day=as_of)]
     for course in courses:
         end = max(v.end or v.start for v in course)
-        counted.append(f"PT course {course[0].start.isoformat()} to {end.isoformat()}: "
-                       f"{len(course)} record(s), {course_weeks(course)} week(s)")
+        counted.append(point("pt-course", *(v.evidence for v in course[:1]), start=course[0].start, end=end,
+                             records=len(course), weeks=course_weeks(course)))
     if undated:
-        counted.append(f"{len(undated)} mention(s) of PT without dates (not counted)")
+        counted.append(point("pt-undated", *(v.evidence for v in undated[:1]), count=len(undated)))
     evidence = tuple(v.evidence for v in sorted(dated, key=lambda v: v.start)) + tuple(v.evidence for v in undated)
     needed = rule["min_weeks"]
     ok = best_recent is not None and course_weeks(best_recent) >= needed
     thresholds = ("min_weeks", "max_gap_days", "recency_months")
     if ok:
         return [Finding(rule, MET, orders, evidence, tuple(counted), (), thresholds)]
-    missing = []
-    if not dated and undated:
-        missing.append("PT is mentioned but no dated, supervised PT visits are documented")
-    elif not dated:
-        missing.append("no physical therapy is documented")
+    status = NOT_MET
+    if not dated:
+        # Nothing dated to measure: documentation, not a failed course, is what is missing.
+        status = NEEDS_DOCUMENTATION
+        missing = [point("pt-undated-only" if undated else "pt-none", weeks=needed)]
     elif best_recent is None:
-        missing.append(f"the last PT course ended before {window_start.isoformat()} ({rule['recency_months']} months before the order)")
+        missing = [point("pt-too-old", since=window_start, months=rule["recency_months"], weeks=needed)]
     else:
-        missing.append(f"the longest recent PT course with a visit every {rule['max_gap_days']} days is "
-                       f"{course_weeks(best_recent)} week(s); {needed} are required")
+        missing = [point("pt-too-short", weeks=course_weeks(best_recent), needed=needed, gap_days=rule["max_gap_days"])]
     if flags:
         return [Finding(rule, WAIVED, orders, evidence + tuple(f.evidence for f in flags),
-                        tuple(counted) + waiver_lines(flags), tuple(missing), thresholds)]
-    return [Finding(rule, NOT_MET, orders, evidence, tuple(counted), tuple(missing), thresholds,
+                        tuple(counted) + waiver_points(flags), tuple(missing), thresholds)]
+    return [Finding(rule, status, orders, evidence, tuple(counted), tuple(missing), thresholds,
                     data={"weeks_needed": needed, "best_weeks": course_weeks(best) if best else 0})]

@@ -5,7 +5,7 @@ from fhir_mappings.dates import add_months
 from fhir_mappings.facts import Facts
 
 from . import conservative_care
-from .finding import MET, NOT_MET, Finding
+from .finding import MET, NOT_MET, Finding, point
 from .spec import Profile
 
 
@@ -25,37 +25,38 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     tallies = [m for m in facts.measurements if m.name == "si_provocative_test" and m.test is None and m.value is not None]
     positive = max([sum(tests.values())] + [int(m.value) for m in tallies])
     evidence += [m.evidence for m in tallies]
-    counted.append(f"Positive provocative tests: {positive} ({', '.join(t for t, p in tests.items() if p) or 'none named'})")
+    counted.append(point("si-tests", count=positive, tests=tuple(t for t, p in tests.items() if p)))
     if positive < rule["min_positive_tests"]:
-        missing.append(f"{positive} of the required {rule['min_positive_tests']} positive provocative tests "
-                       f"({', '.join(rule['counted_tests'])})")
+        missing.append(point("si-tests-short", count=positive, needed=rule["min_positive_tests"],
+                             tests=tuple(rule["counted_tests"])))
 
     blocks = [m for m in facts.measurements if m.name == "si_block_relief" and m.value is not None]
     good = [m for m in blocks if rule.met("block_relief_pct", m.value)]
     evidence += [m.evidence for m in blocks]
-    counted += [f"SI block relief {m.value:g}% — {m.evidence.render()}" for m in blocks]
+    counted += [point("si-block", m.evidence, value=m.value) for m in blocks]
+    relief = rule.parameters["block_relief_pct"]
     if len(good) < rule["min_blocks"]:
-        missing.append(f"{len(good)} of {rule['min_blocks']} diagnostic SI-joint blocks with "
-                       f"{rule.parameters['block_relief_pct'].describe()} relief")
+        missing.append(point("si-blocks-short", count=len(good), needed=rule["min_blocks"], threshold=relief.value,
+                             comparison=relief.comparison))
 
     onsets = sorted(d.onset for d in facts.diagnoses if d.valueset in ("si_joint_disorder", "ankylosing_spondylitis") and d.onset)
     if onsets and add_months(onsets[0], rule["min_pain_months"]) <= as_of:
-        counted.append(f"SI-joint pain documented since {onsets[0].isoformat()}")
+        counted.append(point("si-pain-since", start=onsets[0]))
     else:
-        missing.append(f"SI-joint pain of at least {rule['min_pain_months']} months is not documented"
-                       + (f" (onset {onsets[0].isoformat()})" if onsets else ""))
+        missing.append(point("si-pain-duration", months=rule["min_pain_months"], onset=onsets[0] if onsets else None))
     scores = [m for m in facts.measurements if m.name == "pain_score" and m.value is not None]
     if scores and max(m.value for m in scores) >= rule["min_pain_score"]:
         top = max(scores, key=lambda m: m.value)
-        counted.append(f"Pain {top.value:g}/10 — {top.evidence.render()}")
+        counted.append(point("pain-score", top.evidence, value=top.value))
         evidence.append(top.evidence)
     else:
-        missing.append(f"pain of at least {rule['min_pain_score']}/10 is not documented"
-                       + (f" (highest {max(m.value for m in scores):g}/10)" if scores else ""))
+        missing.append(point("si-pain-score", needed=rule["min_pain_score"],
+                             highest=max(m.value for m in scores) if scores else None))
 
     care = conservative_care.evaluate(facts, profile)
     if care and care[0].status not in ("met", "waived"):
-        missing.append("six months of conservative care are not documented (see the conservative-care card)")
+        missing.append(point("si-conservative-care"))
     thresholds = tuple(rule.parameters)
     status = NOT_MET if missing else MET
-    return [Finding(rule, status, orders, tuple(dict.fromkeys(evidence)), tuple(counted), tuple(missing), thresholds)]
+    return [Finding(rule, status, orders, tuple(dict.fromkeys(evidence)), tuple(counted), tuple(missing), thresholds,
+                    classes=frozenset({"si_fusion"}), data={"missing_count": len(missing)})]

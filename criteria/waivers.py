@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fhir_mappings.facts import Facts, RedFlag
 
+from .finding import Point, point
 from .spec import RuleSpec
 
 
@@ -11,5 +12,5 @@ def waiving_flags(facts: Facts, rule: RuleSpec) -> tuple[RedFlag, ...]:
     return tuple(flag for flag in facts.red_flags if flag.kind in waiving)
 
 
-def waiver_lines(flags) -> tuple[str, ...]:
-    return tuple(f"Red flag: {flag.kind.replace('_', ' ')} — {flag.evidence.render()}" for flag in flags)
+def waiver_points(flags) -> tuple[Point, ...]:
+    return tuple(point("red-flag", flag.evidence, flag=flag.kind) for flag in flags)

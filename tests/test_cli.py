@@ -80,8 +80,8 @@ def test_evaluate_request_file_prints_cards_readably(cli, tmp_path):
     assert result.exit_code == 0, result.output
     head, *detail = result.output.split("\n")
     assert head.startswith("[WARNING] pt-documentation-missing: ")
-    assert detail[0].startswith("    **Orders:** TLIF")
-    assert "    - PT course" in result.output and "5 week(s)" in result.output
+    assert detail[0].startswith("    **Does not meet criteria:** TLIF")
+    assert "Longest recent PT course is 5 weeks; 6 are required" in result.output
 
 
 def test_evaluate_json_on_a_request_and_on_its_bundle(cli, tmp_path):
@@ -89,7 +89,7 @@ def test_evaluate_json_on_a_request_and_on_its_bundle(cli, tmp_path):
     from_request = json.loads(cli("evaluate", "--json", request).output)
     from_bundle = json.loads(cli("evaluate", "--json", bundle).output)
     assert topics_of(from_request) == topics_of(from_bundle) == SCENARIOS["seed-000"].expected_topics
-    assert "systemActions" in from_bundle
+    assert "systemActions" not in from_bundle     # a hospital's view: coverage is the payer's to say
 
 
 def test_evaluate_not_spine_says_there_are_no_cards(cli, tmp_path):
@@ -104,7 +104,7 @@ def test_profile_changes_the_2_5_mm_translation_outcome(cli, tmp_path):
     aetna = json.loads(cli("evaluate", "--json", "--profile", "aetna-cpb-0743", bundle).output)
     assert topics_of(nass) == {"criteria-met"}
     assert topics_of(aetna) == {"level-unsupported"}
-    assert "aetna-cpb-0743" in aetna["cards"][0]["detail"]
+    assert "(aetna-cpb-0743)" in aetna["cards"][0]["detail"]
 
 
 BAD_FILES = {

@@ -92,13 +92,21 @@ def card_checks(card: dict, draft_ids: set[str]) -> None:
         assert not (link["type"] == "absolute" and "appContext" in link)
 
 
-def coverage_checks(action: dict, draft_ids: set[str]) -> dict:
-    """Inferno coverage_information_system_action_validation_test.rb + CRD 2.2 invariants."""
+def coverage_checks(action: dict, draft_ids: set[str]) -> list[dict]:
+    """Inferno coverage_information_system_action_validation_test.rb + CRD 2.2 invariants,
+    for each coverage-information extension on the order (one per group of CPT codes)."""
     assert action["type"] == "update" and action["description"]
     resource = action["resource"]
     ServiceRequest.model_validate(resource)
     assert f"ServiceRequest/{resource['id']}" in draft_ids
-    (ext,) = [e for e in resource["extension"] if e["url"] == EXT]
+    extensions = [e for e in resource["extension"] if e["url"] == EXT]
+    assert extensions
+    billed = [b["valueCoding"]["code"] for e in extensions for b in e["extension"] if b["url"] == "billingCode"]
+    assert len(billed) == len(set(billed))                                          # disjoint scopes (covinfo-1)
+    return [extension_checks(ext) for ext in extensions]
+
+
+def extension_checks(ext: dict) -> dict:
     parts: dict[str, list] = {}
     for sub in ext["extension"]:
         parts.setdefault(sub["url"], []).append(sub)
@@ -122,53 +130,165 @@ def coverage_checks(action: dict, draft_ids: set[str]) -> dict:
     return parts
 
 
-def test_order_sign_cards_and_coverage_information_seed_001(service, http):
-    request = seed_request("001")
-    draft_ids = {f"ServiceRequest/{e['resource']['id']}" for e in request["context"]["draftOrders"]["entry"]}
-    answer = post(http, service, request)
+def payer_seed(n: str, **fields) -> dict:
+    return with_payer_id(seed_request(n, **fields))
+
+
+def coverage_by_order(answer: dict, draft_ids: set[str]) -> dict[str, list[dict]]:
+    """order id -> the parts of each of its coverage-information extensions."""
+    out: dict[str, list[dict]] = {}
+    for action in answer["systemActions"]:
+        out.setdefault(action["resource"]["id"], []).extend(coverage_checks(action, draft_ids))
+    return out
+
+
+def draft_ids_of(request: dict) -> set[str]:
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in request["context"]["draftOrders"]["entry"]}
+
+
+def codes_of(parts: dict) -> set[str]:
+    return {b["valueCoding"]["code"] for b in parts.get("billingCode", [])}
+
+
+def test_order_sign_cards_and_coverage_information_seed_001(payer, http):
+    request = payer_seed("001")
+    draft_ids = draft_ids_of(request)
+    answer = post(http, payer, request)
     for card in answer["cards"]:
         card_checks(card, draft_ids)
-    assert len(answer["systemActions"]) == 3    # one per spine ServiceRequest
-    parts = [coverage_checks(a, draft_ids) for a in answer["systemActions"]]
-    assert {p["coverage-assertion-id"][0]["valueString"] for p in parts} != set() and \
-        len({p["coverage-assertion-id"][0]["valueString"] for p in parts}) == 1      # same coverage, one id
-    by_order = {a["resource"]["id"]: p for a, p in zip(answer["systemActions"], parts)}
-    fusion = by_order["sr-fusion"]
-    assert fusion["doc-needed"][0]["valueCode"] == "clinical" and fusion["doc-purpose"][0]["valueCode"] == "withpa"
+    assert len(answer["systemActions"]) == 3    # one per ServiceRequest in the call
+    by_order = coverage_by_order(answer, draft_ids)
+    ids = {p["coverage-assertion-id"][0]["valueString"] for parts in by_order.values() for p in parts}
+    assert len(ids) == 1                          # same coverage, one id (Inferno)
+    (fusion,) = by_order["sr-fusion"]             # does-not-meet: not-covered, no pa-needed, the reason says why
+    assert fusion["covered"][0]["valueCode"] == "not-covered" and "pa-needed" not in fusion
     assert "T12-L3" in fusion["reason"][0]["valueCodeableConcept"]["text"]
-    forms = {q["valueCanonical"].split("|")[0].rsplit("/", 1)[1] for q in fusion["questionnaire"]}
-    assert forms == {"spine-pt-course", "spine-instability-films"}
-    assert {b["valueCoding"]["code"] for b in fusion["billingCode"]} == {"22633", "22634", "22848"}
+    assert codes_of(fusion) == {"22633", "22634", "22848"}
+    (decompression,) = by_order["sr-decompression"]   # needs-documentation: conditional, doc-needed, the form
+    assert decompression["covered"][0]["valueCode"] == "conditional"
+    assert decompression["doc-needed"][0]["valueCode"] == "clinical" and decompression["doc-purpose"][0]["valueCode"] == "withpa"
+    forms = {q["valueCanonical"].split("|")[0].rsplit("/", 1)[1] for q in decompression["questionnaire"]}
+    assert forms == {"spine-pt-course"}
+    (si,) = by_order["sr-si-fusion"]
+    assert si["covered"][0]["valueCode"] == "not-covered"
 
 
-def test_criteria_met_order_gets_coverage_without_documentation_request(service, http):
+def test_seed_002_coverage_per_cpt_code_not_covered_conditional_and_bundled(payer, http):
+    request = payer_seed("002")
+    by_order = coverage_by_order(post(http, payer, request), draft_ids_of(request))
+    (stage_1,) = by_order["sr-stage-1"]
+    assert stage_1["covered"][0]["valueCode"] == "not-covered"
+    stage_2 = {frozenset(codes_of(p)): p for p in by_order["sr-stage-2"]}
+    assert set(stage_2) == {frozenset({"22830"}), frozenset({"63052", "63053", "22633", "22634", "22843"}),
+                            frozenset({"22214", "22216", "22848", "27280"})}
+    bundled = stage_2[frozenset({"22830"})]
+    assert bundled["covered"][0]["valueCode"] == "not-covered" and bundled["reason"][0]["valueCodeableConcept"]["coding"][0]["code"] == "bundled"
+    conditional = stage_2[frozenset({"63052", "63053", "22633", "22634", "22843"})]
+    assert conditional["covered"][0]["valueCode"] == "conditional" and "names no levels" in " ".join(
+        r["valueCodeableConcept"]["text"] for r in conditional["reason"])
+    assert stage_2[frozenset({"22214", "22216", "22848", "27280"})]["covered"][0]["valueCode"] == "not-covered"
+
+
+def test_every_order_in_the_call_gets_coverage_and_out_of_scope_is_marked(payer, http):
+    knee = fhir.service_request("Total knee arthroplasty", cpts=["27447"], sr_id="sr-knee")
+    request = with_payer_id(fhir.make_request(seeds.seed_001_orders() + [knee], seeds.seed_001_chart()))
+    by_order = coverage_by_order(post(http, payer, request), draft_ids_of(request))
+    assert set(by_order) == {"sr-fusion", "sr-decompression", "sr-si-fusion", "sr-knee"}
+    (knee_parts,) = by_order["sr-knee"]
+    assert knee_parts["covered"][0]["valueCode"] == "conditional" and knee_parts["info-needed"][0]["valueCode"] == "OTH"
+    assert knee_parts["reason"][0]["valueCodeableConcept"]["coding"][0]["code"] == "out-of-scope"
+
+
+def test_criteria_met_order_is_covered_without_documentation_request(payer, http):
     from tests.test_rule_thresholds import SI_FUSION, si_chart, well_treated
-    request = fhir.make_request([SI_FUSION], well_treated() + si_chart() + [fhir.coverage()])
-    answer = post(http, service, request)
+    request = with_payer_id(fhir.make_request([SI_FUSION], well_treated() + si_chart() + [fhir.coverage()]))
+    answer = post(http, payer, request)
     assert [c["source"]["topic"]["code"] for c in answer["cards"]] == ["criteria-met"]
     (action,) = answer["systemActions"]
-    parts = coverage_checks(action, {f"ServiceRequest/{SI_FUSION['id']}"})
+    (parts,) = coverage_checks(action, {f"ServiceRequest/{SI_FUSION['id']}"})
+    assert parts["covered"][0]["valueCode"] == "covered" and parts["pa-needed"][0]["valueCode"] == "auth-needed"
     assert "doc-needed" not in parts and "questionnaire" not in parts
 
 
-def test_assertion_id_stable_for_the_same_orders(service, http):
-    first = post(http, service, seed_request("001"))
-    again = post(http, service, seed_request("001"))
-    ids = lambda a: {s["valueString"] for act in a["systemActions"] for e in act["resource"]["extension"]
-                     for s in e["extension"] if s["url"] == "coverage-assertion-id"}
-    assert ids(first) == ids(again) and len(ids(first)) == 1
+def assertion_ids(answer: dict) -> set[str]:
+    return {s["valueString"] for act in answer["systemActions"] for e in act["resource"]["extension"]
+            if e["url"] == EXT for s in e["extension"] if s["url"] == "coverage-assertion-id"}
+
+
+def test_assertion_id_stable_when_nothing_changed(payer, http):
+    first = post(http, payer, payer_seed("001"))
+    again = post(http, payer, payer_seed("001"))
+    assert assertion_ids(first) == assertion_ids(again) and len(assertion_ids(first)) == 1
+    # A re-sign sends the orders back as the EHR stored them, with our extension on: still the same id.
+    resigned = payer_seed("001")
+    resigned["context"]["draftOrders"]["entry"] = [{"resource": a["resource"]} for a in first["systemActions"]]
+    assert assertion_ids(post(http, payer, resigned)) == assertion_ids(first)
+    # A changed order is a new assertion.
+    changed = payer_seed("001")
+    changed["context"]["draftOrders"]["entry"][0]["resource"]["bodySite"] = [{"text": "L3-S1"}]
+    assert assertion_ids(post(http, payer, changed)) != assertion_ids(first)
 
 
 def test_distinct_coverages_get_distinct_assertion_ids():
     from cards.coverage_information import assertion_id
-    from fhir_mappings.orders import map_orders
-    orders = map_orders(seeds.seed_001_orders())
+    orders = seeds.seed_001_orders()
     assert assertion_id("Coverage/a", orders) != assertion_id("Coverage/b", orders)
 
 
-def test_configuration_turns_coverage_information_off(service, http):
-    answer = post(http, service, seed_request("001", extension={"davinci-crd.configuration": {"coverage-info": False}}))
-    assert answer["systemActions"] == [] and answer["cards"]
+def test_no_task_for_a_questionnaire_the_coverage_already_lists(payer, service, http):
+    def form_tasks(answer):
+        return {a["resource"]["input"][0]["valueCanonical"].split("|")[0].rsplit("/", 1)[1]
+                for c in answer["cards"] for s in c.get("suggestions", []) for a in s["actions"]
+                if a["resource"]["resourceType"] == "Task"}
+    listed = {q["valueCanonical"].split("|")[0].rsplit("/", 1)[1] for a in post(http, payer, payer_seed("001"))["systemActions"]
+              for e in a["resource"]["extension"] for q in e["extension"] if q["url"] == "questionnaire"}
+    assert listed == {"spine-pt-course"}
+    assert "spine-pt-course" not in form_tasks(post(http, payer, payer_seed("001")))
+    assert "spine-pt-course" in form_tasks(post(http, service, seed_request("000")))   # hospital: nothing listed
+
+
+def test_form_task_follows_crd_task_profile(service, http):
+    answer = post(http, service, seed_request("001"))
+    tasks = [a["resource"] for c in answer["cards"] for s in c.get("suggestions", []) for a in s["actions"]
+             if a["resource"]["resourceType"] == "Task"]
+    assert tasks
+    for task in tasks:
+        Task.model_validate(task)
+        assert task["meta"]["profile"] == ["http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-taskquestionnaire"]
+        assert task["code"]["coding"][0] == {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/temp", "code": "complete-questionnaire"}
+        assert task["requester"] == {"reference": "Practitioner/dr-1"} and task["for"] == {"reference": "Patient/pat-1"}
+        questionnaire, after = task["input"]
+        assert questionnaire["type"]["coding"][0]["code"] == "questionnaire" and questionnaire["type"]["text"] == "questionnaire"
+        assert re.fullmatch(r"https://spine-cds\.dev/fhir/Questionnaire/[a-z\-]+\|\d+\.\d+\.\d+", questionnaire["valueCanonical"])
+        assert after["type"]["text"] == "afterCompletion" and after["valueCodeableConcept"]["coding"][0]["code"]
+        assert task["basedOn"][0]["reference"].startswith("ServiceRequest/") and task["authoredOn"]
+
+
+def test_every_gap_card_is_an_external_reference_to_its_policy(service, http):
+    """CRD External Reference: links, all absolute, to the policies the rule cites."""
+    answer = post(http, service, seed_request("002"))
+    for card in answer["cards"]:
+        assert card["links"], card["source"]["topic"]
+        for link in card["links"]:
+            assert link["type"] == "absolute" and re.match(r"https://[^\s]+$", link["url"]) and link["label"]
+
+
+def test_suggestion_uuids_are_unique_in_the_answer(service, http):
+    for n in ("000", "001", "002"):
+        answer = post(http, service, seed_request(n))
+        uuids = [s["uuid"] for c in answer["cards"] for s in c.get("suggestions", [])] + [c["uuid"] for c in answer["cards"]]
+        assert len(uuids) == len(set(uuids)), n
+
+
+def test_hospital_deployment_claims_no_coverage(service, http):
+    """A hospital's service does not speak for the payer: no coverage information (README)."""
+    answer = post(http, service, seed_request("000"))
+    assert "systemActions" not in answer and answer["cards"]
+
+
+def test_configuration_turns_coverage_information_off(payer, http):
+    answer = post(http, payer, payer_seed("001", extension={"davinci-crd.configuration": {"coverage-info": False}}))
+    assert "systemActions" not in answer and answer["cards"]
 
 
 def test_configuration_turns_a_card_type_off_and_caps_cards(service, http):
@@ -178,9 +298,9 @@ def test_configuration_turns_a_card_type_off_and_caps_cards(service, http):
     assert len(capped["cards"]) == 1 and capped["cards"][0]["indicator"] == "warning"
 
 
-def test_unknown_and_ill_typed_options_are_ignored(service, http):
-    full = post(http, service, seed_request("001"))
-    odd = post(http, service, seed_request("001", extension={"davinci-crd.configuration": {
+def test_unknown_and_ill_typed_options_are_ignored(payer, http):
+    full = post(http, payer, payer_seed("001"))
+    odd = post(http, payer, payer_seed("001", extension={"davinci-crd.configuration": {
         "no-such-option": False, "coverage-info": "no", "max-cards": -3}}))
     shown = lambda a: [(c["source"]["topic"]["code"], c["summary"]) for c in a["cards"]]
     assert shown(odd) == shown(full)
@@ -214,13 +334,6 @@ def test_payer_deployment_answers_with_its_coverage(payer, http):
     refs = {s["valueReference"]["reference"] for a in answer["systemActions"] for e in a["resource"]["extension"]
             for s in e["extension"] if s["url"] == "coverage"}
     assert refs == {"Coverage/cov-1"}
-
-
-def test_hospital_deployment_without_coverage_has_empty_system_actions(service, http):
-    request = seed_request("001")
-    request["prefetch"]["coverage"] = fhir.searchset([])
-    answer = post(http, service, request)
-    assert answer["systemActions"] == [] and answer["cards"]
 
 
 @pytest.mark.parametrize("form_id", ["spine-pt-course", "spine-si-diagnostics", "spine-instability-films",

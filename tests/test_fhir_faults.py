@@ -129,8 +129,7 @@ def test_faulty_queries_give_200_with_a_data_unavailable_card(fast_service, faul
     fault_log(fault_server)
     answer, text, elapsed = call(fast_service, f"{fault_server.url}/{mode}/{','.join(FAULTY)}")
     assert TOKEN not in text
-    failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == len(FAULTY), failed
+    failed = failed_lines(unavailable_detail(answer))   # grouped by why, so the card stays short
     for resource_type in FAULTY:
         (line,) = [line for line in failed if f"{resource_type} search" in line]
         assert words in line, line
@@ -149,8 +148,9 @@ def test_faulty_queries_give_200_with_a_data_unavailable_card(fast_service, faul
 def test_every_query_failing_still_gives_the_cards_that_need_no_chart(fast_service, fault_server):
     answer, text, _ = call(fast_service, f"{fault_server.url}/http-500/all")
     failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == KEYS and all("HTTP 500" in line for line in failed), failed
+    assert all("HTTP 500" in line for line in failed), failed
     assert "Patient read" in failed[0] and "NullPointerException" in failed[0]   # the server's own words
+    assert sum(line.count(" search") + line.count(" read") for line in failed) == KEYS
     assert {"pt-documentation-missing", "si-fusion-unsupported"} <= set(topics(answer))
     assert "criteria-met" not in topics(answer)
 
@@ -159,7 +159,8 @@ def test_401_never_repeats_the_token_the_server_echoed(fast_service, fault_serve
     fault_log(fault_server)
     answer, text, _ = call(fast_service, f"{fault_server.url}/http-401/all")
     failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == KEYS and all("HTTP 401" in line and "token" in line for line in failed), failed
+    assert all("HTTP 401" in line and "token" in line for line in failed), failed
+    assert sum(line.count(" search") + line.count(" read") for line in failed) == KEYS
     assert TOKEN not in text
     echoed = requests.get(f"{fault_server.url}/http-401/all/Patient/pat-1", timeout=5,
                           headers={"Authorization": f"Bearer {TOKEN}"}).text
@@ -171,5 +172,6 @@ def test_connection_refused(fast_service):
     port = free_port()   # nothing listens there
     answer, text, _ = call(fast_service, f"http://{HOST}:{port}/fhir")
     failed = failed_lines(unavailable_detail(answer))
-    assert len(failed) == KEYS and all("connection refused" in line for line in failed), failed
+    assert all("connection refused" in line for line in failed), failed
+    assert sum(line.count(" search") + line.count(" read") for line in failed) == KEYS
     assert "pt-documentation-missing" in topics(answer) and TOKEN not in text

@@ -24,13 +24,17 @@ def test_seed_001_pt_mentioned_without_dates_is_missing(order_sign):
     assert TOPIC in topics(answer)
     pt = card(answer, TOPIC)
     assert pt["indicator"] == "warning"
-    assert "mentioned without dates" in pt["detail"] and "Condition/" in pt["detail"]
-    assert "PT is mentioned but no dated, supervised PT visits are documented" in pt["detail"]
-    assert "min_weeks" in pt["detail"] and "SUR712.036" in pt["detail"]
+    assert "PT is mentioned without dates; document 6 weeks of dated, supervised PT visits" in pt["detail"]
+    assert "undated · mentioned without dates" in pt["detail"]           # the evidence line
+    assert "Formal physical therapy" in pt["detail"]                      # the rule line
+    assert any("SUR712.036" in link["url"] for link in pt["links"])      # the policy, as a link
     assert len(pt["summary"]) <= 139
     referral = pt["suggestions"][0]["actions"][0]["resource"]
     assert referral["resourceType"] == "ServiceRequest" and referral["subject"] == {"reference": "Patient/pat-1"}
-    assert referral["reasonReference"] == [{"reference": "ServiceRequest/sr-fusion"}]
+    # R4 allows no ServiceRequest as a reasonReference: the surgery order is supportingInfo; the code is coded.
+    assert "reasonReference" not in referral and referral["supportingInfo"] == [{"reference": "ServiceRequest/sr-fusion"}]
+    assert referral["code"]["coding"] == [{"system": "http://snomed.info/sct", "code": "91251008",
+                                           "display": "Physical therapy procedure"}]
     assert {r["code"] for r in pt["overrideReasons"]} >= {"documented-elsewhere"}
 
 

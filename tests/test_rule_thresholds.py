@@ -132,7 +132,8 @@ def test_all_criteria_met_gives_one_info_card(order_sign):
     answer = ask(order_sign, [SI_FUSION], si_chart())
     (card,) = answer["cards"]
     assert card["source"]["topic"]["code"] == "criteria-met" and card["indicator"] == "info"
-    assert "si_fusion" in card["detail"] and "pt_documentation" in card["detail"]
+    assert "Sacroiliac-joint fusion" in card["detail"] and "Formal physical therapy" in card["detail"]
+    assert "**Meets criteria:** SI joint fusion" in card["detail"]
 
 
 @pytest.mark.parametrize("construct, supported", [("L2-S1", True), ("L3-S1", False)])
