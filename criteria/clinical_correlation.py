@@ -35,7 +35,9 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
                 (at_levels if set(s.interspaces) & set(ordered) else elsewhere).append(line)
             else:
                 anywhere.append(line)
-        anywhere += [point("symptom", d.evidence, kind=kind, side=None, roots="", levels="") for kind, d in coded]
+        read = {(s.kind, s.evidence.reference) for s in symptoms}     # a Condition's name is read as text too
+        anywhere += [point("symptom", d.evidence, kind=kind, side=None, roots="", levels="") for kind, d in coded
+                     if (kind, d.evidence.reference) not in read]
         counted = tuple(at_levels + anywhere + elsewhere)
         evidence = tuple(dict.fromkeys(p.evidence[0] for p in counted if p.evidence))
         data = {"ordered": format_interspaces(ordered) or "the ordered levels"}

@@ -38,7 +38,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     if reasons:
         return [Finding(rule, MET, orders, tuple(evidence), tuple(counted), (), THRESHOLDS, classes=classes)]
     if counted:
-        return [Finding(rule, NOT_MET, orders, tuple(evidence), tuple(counted), (point("function-below-threshold"),),
+        return [Finding(rule, NOT_MET, orders, tuple(evidence), tuple(counted), (point("function-below-threshold", why=tuple(counted)),),
                         THRESHOLDS, classes=classes)]
     if not rule["required"]:
         return []

@@ -26,7 +26,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     limit = rule["max_hba1c_pct"]
     if recent is None:
         counted += [point("hba1c", lab.evidence, value=lab.value, day=lab.evidence.day)] if lab else []
-        return [Finding(rule, NEEDS_DOCUMENTATION, orders, tuple(c.evidence for c in counted[-1:]), tuple(counted),
+        return [Finding(rule, NEEDS_DOCUMENTATION, orders, (lab.evidence,) if lab else (), tuple(counted),
                         (point("hba1c-missing", since=since, months=rule["window_months"], limit=limit),), THRESHOLDS,
                         classes=classes, data={"limit": limit})]
     counted.append(point("hba1c", recent.evidence, value=recent.value, day=recent.evidence.day))
