@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_mappings.facts import ClinicalFact, Facts, Order
+from fhir_mappings.facts import ClinicalFact, Evidence, Facts, Order
+from fhir_mappings.text.dates import find_dates
 
 from .spec import RuleSpec
 
@@ -22,3 +23,13 @@ def of_kind(facts: Facts, *kinds: str, as_of: date | None = None) -> list[Clinic
 def latest(facts: Facts, kind: str, as_of: date | None = None) -> ClinicalFact | None:
     found = of_kind(facts, kind, as_of=as_of)
     return found[-1] if found else None
+
+
+def stated_date(evidence: Evidence) -> date | None:
+    """When the thing was done: a date the quoted text gives it ("MRI 3/2019", "HbA1c 7.4 % (2/2025)"),
+    not after the record, else the record's date."""
+    if evidence.quote:
+        written = [d.day for d in find_dates(evidence.quote) if not evidence.day or d.day <= evidence.day]
+        if written:
+            return max(written)
+    return evidence.day

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import weakref
 from typing import TYPE_CHECKING
-from dataclasses import dataclass
 from functools import cached_property
 
 from fhir_mappings.facts import Facts, Order, OrderedProcedure
@@ -20,10 +19,18 @@ if TYPE_CHECKING:
     from .deformity import DeformityAssessment
 
 
-@dataclass(frozen=True, eq=False)
 class EvaluationContext:
-    facts: Facts
-    profile: Profile
+    def __init__(self, facts: Facts, profile: Profile):
+        # A weak reference: the cache below must not keep a request's facts (clinical data) alive.
+        self._facts = weakref.ref(facts)
+        self.profile = profile
+
+    @property
+    def facts(self) -> Facts:
+        facts = self._facts()
+        if facts is None:
+            raise RuntimeError("the evaluation context outlived its facts")
+        return facts
 
     @cached_property
     def index(self) -> LevelIndex:

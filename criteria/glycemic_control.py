@@ -4,7 +4,7 @@ from __future__ import annotations
 from fhir_mappings.dates import add_months
 from fhir_mappings.facts import Facts
 
-from .clinical_facts import latest, of_kind, orders_for
+from .clinical_facts import latest, of_kind, orders_for, stated_date
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, point
 from .spec import Profile
 
@@ -20,16 +20,17 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         return []
     since = add_months(as_of, -rule["window_months"])
     lab = latest(facts, "hba1c", as_of=as_of)
-    recent = lab if lab and lab.evidence.day and lab.evidence.day >= since and lab.value is not None else None
+    drawn = stated_date(lab.evidence) if lab else None
+    recent = lab if drawn and drawn >= since and lab.value is not None else None
     classes = frozenset(rule.applies_to)
     counted = [point("diabetes", diabetes[-1].evidence)]
     limit = rule["max_hba1c_pct"]
     if recent is None:
-        counted += [point("hba1c", lab.evidence, value=lab.value, day=lab.evidence.day)] if lab else []
+        counted += [point("hba1c", lab.evidence, value=lab.value, day=drawn)] if lab else []
         return [Finding(rule, NEEDS_DOCUMENTATION, orders, (lab.evidence,) if lab else (), tuple(counted),
                         (point("hba1c-missing", since=since, months=rule["window_months"], limit=limit),), THRESHOLDS,
                         classes=classes, data={"limit": limit})]
-    counted.append(point("hba1c", recent.evidence, value=recent.value, day=recent.evidence.day))
+    counted.append(point("hba1c", recent.evidence, value=recent.value, day=drawn))
     if rule.met("max_hba1c_pct", recent.value):
         return [Finding(rule, MET, orders, (recent.evidence,), tuple(counted), (), THRESHOLDS, classes=classes)]
     return [Finding(rule, NOT_MET, orders, (recent.evidence,), tuple(counted),

@@ -5,14 +5,11 @@ there (stenosis, listhesis, instability, pseudarthrosis, hardware failure, a dis
 its date is the date the text gives the study ("MRI 3/2019") when it names one, else the record's."""
 from __future__ import annotations
 
-from datetime import date
-
 from fhir_mappings.dates import add_months
-from fhir_mappings.facts import Evidence, Facts
-from fhir_mappings.text.dates import find_dates
+from fhir_mappings.facts import Facts
 from terminology.levels import format_interspaces
 
-from .clinical_facts import of_kind
+from .clinical_facts import of_kind, stated_date
 from .context import context_of
 from .finding import MET, NEEDS_DOCUMENTATION, Finding, point
 from .spec import Profile
@@ -20,15 +17,6 @@ from .spec import Profile
 KINDS = ("stenosis", "spondylolisthesis", "instability", "pseudarthrosis", "hardware_failure")
 IMAGING_TYPES = ("DiagnosticReport", "ImagingStudy", "Observation", "DocumentReference", "Media")
 THRESHOLDS = ("max_age_months", "required")
-
-
-def study_date(evidence: Evidence) -> date | None:
-    """The study's date: a date the quoted text gives it (not after the record), else the record's."""
-    if evidence.quote:
-        written = [d.day for d in find_dates(evidence.quote) if not evidence.day or d.day <= evidence.day]
-        if written:
-            return max(written)
-    return evidence.day
 
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
@@ -48,7 +36,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         for space in ordered:
             sources = [f.evidence for kind in KINDS for f in index.present(kind, space)]
             sources += [h.evidence for h in herniations if space in h.interspaces]
-            dated = [(study_date(e), e) for e in sources if e.reference.split("/")[0] in IMAGING_TYPES]
+            dated = [(stated_date(e), e) for e in sources if e.reference.split("/")[0] in IMAGING_TYPES]
             dated = [(d, e) for d, e in dated if d and d <= as_of]
             if dated:
                 newest[space] = max(dated, key=lambda x: x[0])

@@ -133,14 +133,25 @@ def _nicotine(text: str, lo: int, hi: int, assertion: str) -> _Read | None:
         last_use, relative = None, None
         dates = find_dates(text, lo, hi)
         if dates:
-            last_use = max(d.day for d in dates)
+            last_use = max(_last_day(d.day, d.precision) for d in dates)
         elif (year := _QUIT_YEAR.search(sentence)):
-            last_use = date(int(year.group(1)), 1, 1)
+            last_use = _last_day(date(int(year.group(1)), 1, 1), "year")
         elif (ago := _AGO.search(sentence)):
             amount = ago.group(1).lower()
             relative = (int(amount) if amount.isdigit() else _WORD_NUMBERS[amount], ago.group(2).lower())
         return _Read("nicotine", _quote(text, lo, hi), status="former", last_use=last_use, relative=relative)
     return _Read("nicotine", _quote(text, lo, hi), status="current")
+
+
+def _last_day(day: date, precision: str) -> date:
+    """The last day a month or year written may mean: "quit in March 2025" is nicotine-free from 3/31 at the
+    latest, so the free weeks are never overstated."""
+    if precision == "year":
+        return date(day.year, 12, 31)
+    if precision == "month":
+        following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return day
 
 
 def _value_after(pattern: re.Pattern, text: str, end: int, hi: int) -> re.Match | None:
@@ -178,10 +189,10 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
                     found.append(_Read(kind, _quote(text, lo, hi), number, unit))
                     break
     for m in p["cotinine"].finditer(sentence):
-        if asserted(m) != "present":
-            continue
-        if _NEGATIVE.match(sentence[m.end():]):
+        if _NEGATIVE.match(sentence[m.end():]):     # a negative result, not a negated mention
             found.append(_Read("cotinine", _quote(text, lo, hi), 0.0, "ng/mL"))
+        elif asserted(m) != "present":
+            continue
         elif (value := _value_after(_COTININE_AFTER, sentence, m.end(), len(sentence))):
             found.append(_Read("cotinine", _quote(text, lo, hi), float(value.group(2)), "ng/mL"))
         break
