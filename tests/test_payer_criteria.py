@@ -378,6 +378,16 @@ def test_imaging_age_by_profile(order_sign, days, profile, flagged):
         assert determination(answer) == "needs-documentation"
 
 
+@pytest.mark.parametrize("profile, flagged", [(NASS, False), (AETNA, True), (EVICORE, True)])
+def test_levels_supported_without_dated_imaging_need_it_where_the_profile_requires_it(order_sign, profile, flagged):
+    problem = fhir.condition("Spondylolisthesis, grade 2, L4-5", "M43.16", onset="2024-01-01")
+    answer = ask(order_sign, [tlif()], good_fusion_chart(mri=problem), profile)
+    assert LEVEL not in topics(answer)               # the problem list supports the level ...
+    assert (IMAGING in topics(answer)) is flagged    # ... but no imaging report dates it
+    if flagged:
+        assert "No dated imaging documents the indication at L4-L5" in card(answer, IMAGING)["detail"]
+
+
 def test_a_recent_note_quoting_an_old_mri_is_old_imaging(order_sign):
     quoted = note("Imaging: MRI of 3/14/2019 shows grade 2 anterolisthesis of L4 on L5.", ago(days=10))
     answer = ask(order_sign, [tlif()], good_fusion_chart(mri=quoted))
