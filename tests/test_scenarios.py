@@ -18,8 +18,7 @@ from cds_service.synthetic.kit import shift_dates, short_level
 from criteria import topics
 
 SEEDS = (11, 2024)
-ISSUE_13_TOPICS = {topics.NICOTINE_USE, topics.GLYCEMIC_CONTROL, topics.CLINICAL_CORRELATION_MISSING,
-                   topics.FUNCTIONAL_IMPAIRMENT_NOT_DOCUMENTED, topics.IMAGING_OUTDATED}
+ISSUE_13_TOPICS = topics.PATIENT_FACTORS
 SPINE_CDS = Path(sys.executable).with_name("spine-cds")
 
 
