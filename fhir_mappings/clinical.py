@@ -261,7 +261,7 @@ def _codes(resource: dict, *fields: str) -> set[tuple[str | None, str]]:
 
 
 def _loinc(resource: dict, codes) -> bool:
-    return any(system == LOINC and code in codes for system, code in _codes(resource, "code"))
+    return any(system == LOINC and code in codes for system, code in codings(resource, "code"))
 
 
 def _quantity(resource: dict) -> tuple[float | None, str]:
@@ -278,8 +278,9 @@ def _observation(resource: dict, evidence) -> list[ClinicalFact]:
     v = vocabulary().data
     n = v["nicotine"]
     facts = []
+    loinc = {code for system, code in codings(resource, "code") if system == LOINC}
     label = next(concept_texts(resource, "code"), "") or "Observation"
-    if _loinc(resource, n["status_loinc"]):
+    if loinc & set(n["status_loinc"]):
         answers = _codes(resource, "valueCodeableConcept")
         status = next((s for s, codes in n["snomed"].items()
                        for system, code in answers if system == SNOMED and code in codes), None)
@@ -306,7 +307,7 @@ def _observation(resource: dict, evidence) -> list[ClinicalFact]:
     for kind, codes, pattern in (("cotinine", n["cotinine_loinc"], p["cotinine"]), ("hba1c", v["hba1c"]["loinc"], p["hba1c"]),
                                  ("odi", v["scores"]["odi"]["loinc"], p["odi"]),
                                  ("pain", v["scores"]["pain"]["loinc"], None)):
-        if _loinc(resource, codes) or (pattern is not None and pattern.search(folded)):
+        if loinc & set(codes) or (pattern is not None and pattern.search(folded)):
             facts.append(ClinicalFact(kind, evidence(f"{label} {value:g}{unit and ' ' + unit}"), value, unit))
             return facts
     if p["pain"].search(folded) and 0 <= value <= 10:
@@ -337,11 +338,12 @@ def clinical_facts_of(resource: dict) -> list[ClinicalFact]:
         return []
     if is_refuted(resource) or (rtype == "Condition" and is_inactive(resource)):
         return []
-    day = clinical_period(resource)[0]
-    ref = reference(resource)
+    when: list = []
 
     def evidence(description: str, quote: str | None = None) -> Evidence:
-        return Evidence(ref, description, day, quote=quote)
+        if not when:       # only for a resource that states something
+            when.append(clinical_period(resource)[0])
+        return Evidence(reference(resource), description, when[0], quote=quote)
 
     facts: list[ClinicalFact] = []
     if rtype == "Observation":
@@ -357,10 +359,11 @@ def clinical_facts_of(resource: dict) -> list[ClinicalFact]:
         for r in read_text(text):
             if r.kind in coded and r.kind in ("nicotine", "diabetes"):
                 continue
+            said = evidence(r.quote, r.quote)
             last_use = r.last_use
-            if r.relative and day:
+            if r.relative and said.day:
                 amount, unit = r.relative
-                last_use = day - timedelta(days=amount * {"day": 1, "week": 7, "month": 30, "year": 365}[unit])
-            facts.append(ClinicalFact(r.kind, evidence(r.quote, r.quote), r.value, r.unit, r.status, last_use,
+                last_use = said.day - timedelta(days=amount * {"day": 1, "week": 7, "month": 30, "year": 365}[unit])
+            facts.append(ClinicalFact(r.kind, said, r.value, r.unit, r.status, last_use,
                                       r.side, r.roots, r.interspaces, r.root_compression))
     return facts
