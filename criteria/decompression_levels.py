@@ -6,7 +6,8 @@ from terminology.levels import format_interspaces
 
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, point
 from .fusion_levels import level_map
-from .level_index import STENOSIS_GRADES, LevelIndex, grade_rank
+from .context import context_of
+from .level_index import STENOSIS_GRADES, grade_rank
 from .spec import Profile
 from .topics import LEVELS_NOT_DOCUMENTED
 
@@ -14,12 +15,14 @@ from .topics import LEVELS_NOT_DOCUMENTED
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     rule = profile.rules["decompression_levels"]
     minimum = STENOSIS_GRADES.index(rule["min_stenosis_severity"])
-    index = LevelIndex(facts)
+    context = context_of(facts, profile)
+    index = context.index
     thresholds = ("min_stenosis_severity", "ungraded_stenosis_counts")
     findings = []
     classes = frozenset({"decompression"})
     for order in facts.spine_orders:
-        procs = order.of_class("decompression")
+        # A discectomy (63030, 63035, 63042, 63043) is judged by its own rule (discectomy.yaml).
+        procs = tuple(p for p in order.of_class("decompression") if not context.is_discectomy(p))
         if not procs:
             continue
         ordered = tuple(sorted({s for p in procs for s in p.interspaces}))

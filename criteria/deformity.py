@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fhir_mappings.facts import Evidence, Facts
 from terminology.levels import Interspace, LevelRange, Vertebra
 
+from .context import context_of
 from .finding import INDICATED, Finding, Point, point
 from .spec import Profile, RuleSpec
 
@@ -70,7 +71,7 @@ def thresholds(rule: RuleSpec) -> tuple[str, ...]:
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     """osteotomy-indicated whenever a spine order is signed and the deformity meets a threshold."""
     rule = profile.rules["deformity"]
-    result = assess(facts, rule)
+    result = context_of(facts, profile).deformity
     if not result.meets:
         return []
     return [Finding(rule, INDICATED, facts.spine_orders, result.evidence, result.reasons, (), thresholds(rule),

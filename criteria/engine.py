@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from fhir_mappings.facts import Facts
 
-from . import (conservative_care, decompression_levels, deformity, exploration, fusion_levels, inpatient, osteotomy,
-               pelvic_fixation, pt_documentation, si_fusion)
+from . import (clinical_correlation, conservative_care, decompression_levels, deformity, discectomy, exploration,
+               functional_impairment, fusion_levels, glycemic_control, imaging_outdated, inpatient, nicotine_use,
+               osteotomy, pelvic_fixation, pt_documentation, si_fusion)
+from .context import context_of
 from .finding import Finding
 from .spec import DEFAULT_PROFILE, Profile, load_profile
 
@@ -20,6 +22,12 @@ CRITERIA = {
     "pelvic_fixation": pelvic_fixation.evaluate,
     "exploration": exploration.evaluate,
     "inpatient": inpatient.evaluate,
+    "discectomy": discectomy.evaluate,
+    "nicotine_use": nicotine_use.evaluate,
+    "glycemic_control": glycemic_control.evaluate,
+    "functional_impairment": functional_impairment.evaluate,
+    "clinical_correlation": clinical_correlation.evaluate,
+    "imaging_outdated": imaging_outdated.evaluate,
 }
 
 
@@ -34,6 +42,7 @@ def evaluate(facts: Facts, profile_id: str = DEFAULT_PROFILE) -> list[Finding]:
     profile = load_profile(profile_id)
     if not facts.spine_orders:
         return []
+    context_of(facts, profile)   # built once here; every criterion asks for the same one
     findings: list[Finding] = []
     for evaluate_rule in CRITERIA.values():
         findings.extend(evaluate_rule(facts, profile))

@@ -7,6 +7,7 @@ from fhir_mappings.facts import Facts, Order
 from terminology.levels import Interspace, LevelRange, format_interspaces
 
 from . import deformity
+from .context import context_of
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, Point, point
 from .level_index import LevelIndex
 from .spec import Profile, RuleSpec
@@ -78,8 +79,9 @@ def level_reasons(space: Interspace, index: LevelIndex, rule: RuleSpec, deformit
 def support(order: Order, facts: Facts, profile: Profile, index: LevelIndex | None = None,
             assessment: deformity.DeformityAssessment | None = None) -> LevelSupport:
     rule = profile.rules["fusion_levels"]
-    index = index or LevelIndex(facts)
-    assessment = assessment or deformity.assess(facts, profile.rules["deformity"])
+    context = context_of(facts, profile)
+    index = index or context.index
+    assessment = assessment or context.deformity
     prior = index.spaces("prior_fusion")
     ordered = tuple(sorted({s for p in order.of_class(*FUSION_CLASSES) for s in p.interspaces}))
     reasons, gaps = {}, {}
@@ -110,8 +112,8 @@ def level_map(ordered, supported, unsupported) -> dict:
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     rule = profile.rules["fusion_levels"]
-    index = LevelIndex(facts)
-    shape = deformity.assess(facts, profile.rules["deformity"])
+    context = context_of(facts, profile)
+    index, shape = context.index, context.deformity
     findings = []
     for order in facts.spine_orders:
         if not order.of_class(*FUSION_CLASSES):

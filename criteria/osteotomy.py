@@ -4,6 +4,7 @@ from __future__ import annotations
 from fhir_mappings.facts import Facts
 
 from . import deformity
+from .context import context_of
 from .finding import MET, NOT_MET, Finding, point
 from .spec import Profile
 
@@ -16,7 +17,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     if not orders:
         return []
     deformity_rule = profile.rules["deformity"]
-    result = deformity.assess(facts, deformity_rule)
+    result = context_of(facts, profile).deformity
     # The thresholds belong to the deformity rule; show them with this rule's card.
     merged = type(rule)(rule.id, rule.title, rule.topic, rule.description, rule.applies_to,
                         deformity_rule.parameters, rule.sources + deformity_rule.sources, rule.profile)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fhir_mappings.facts import Facts
 from terminology.levels import Interspace, format_interspaces
 
-from . import deformity, fusion_levels
+from . import fusion_levels
 from .finding import MET, NOT_MET, Finding, point
-from .level_index import LevelIndex
+from .context import context_of
 from .spec import Profile
 
 L5_S1 = Interspace.parse("L5-S1")
@@ -18,8 +18,8 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     orders = tuple(o for o in facts.spine_orders if o.of_class("pelvic_fixation"))
     if not orders:
         return []
-    index = LevelIndex(facts)
-    shape = deformity.assess(facts, profile.rules["deformity"])
+    context = context_of(facts, profile)
+    index, shape = context.index, context.deformity
     construct = set()
     for order in facts.spine_orders:
         if order.of_class(*fusion_levels.FUSION_CLASSES):

@@ -18,7 +18,7 @@ from . import topics
 
 RULE_KEYS = {"id", "title", "topic", "description", "applies_to", "parameters", "sources"}
 PARAM_KEYS = {"value", "unit", "sources", "note", "comparison"}
-COMPARISONS = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t}
+COMPARISONS = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t, "<": lambda x, t: x < t, "<=": lambda x, t: x <= t}
 DEFAULT_PROFILE = "nass-2014"
 
 

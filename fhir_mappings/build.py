@@ -24,6 +24,7 @@ from .attachments import forget_chart, read_chart
 from .care import _asserted_care, care_of
 from .care_sources import medication_index
 from .chart import Chart
+from .clinical import clinical_facts_of, read_text as _read_clinical
 from .dates import _parse as _parse_date, date_problems
 from .diagnoses import diagnoses_of
 from .facts import Facts, Order
@@ -36,7 +37,7 @@ from .text import document
 from .resources import is_refuted
 
 
-TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, document, _parse_date, _asserted_care, _read_cached, _read_text, _name_of_label)
+TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, document, _parse_date, _asserted_care, _read_cached, _read_text, _name_of_label, _read_clinical)
 
 
 def forget_texts() -> None:
@@ -58,12 +59,12 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     # Every note and report body is decoded once here; the mappers below read it from there.
     unreadable = read_chart([r for r in chart.resources if not is_refuted(r)])
     medications = medication_index(chart.resources)
-    care, red_flags, level_facts, measured, diagnoses, unread = [], [], [], [], [], []
+    care, red_flags, level_facts, measured, diagnoses, unread, clinical = [], [], [], [], [], [], []
     for resource in chart.resources:
         if is_refuted(resource):
             continue
         read = (care_of(resource, medications), red_flags_of(resource), level_facts_of(resource),
-                measurements_of(resource), diagnoses_of(resource))
+                measurements_of(resource), diagnoses_of(resource), clinical_facts_of(resource))
         if any(read):
             # A fact dated by a malformed date is reported; a resource that gives no fact is not checked.
             unread += date_problems(resource)
@@ -72,6 +73,7 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
             level_facts += read[2]
             measured += read[3]
             diagnoses += read[4]
+            clinical += read[5]
     return Facts(
         orders=orders,
         care=tuple(care),
@@ -82,4 +84,5 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         measurements=tuple(measured + derive_mismatches(measured)),
         diagnoses=tuple(diagnoses),
         unread=tuple(unread),
+        clinical=tuple(clinical),
     )

@@ -108,6 +108,7 @@ class Facts:
     measurements: tuple[Measurement, ...] = field(default=())
     diagnoses: tuple[Diagnosis, ...] = field(default=())
     unread: tuple[str, ...] = field(default=())   # what the chart holds but could not be read (a malformed date)
+    clinical: tuple["ClinicalFact", ...] = field(default=())   # nicotine, labs, scores, symptoms, herniations
 
     @property
     def spine_orders(self) -> tuple[Order, ...]:
@@ -117,3 +118,19 @@ class Facts:
         """Durations run to the orders' authoredOn (contract, 'Time'); today only when absent."""
         dates = [o.authored_on for o in self.spine_orders if o.authored_on]
         return min(dates) if dates else self.today
+
+
+@dataclass(frozen=True)
+class ClinicalFact:
+    """What the chart says about the patient beyond the levels (terminology/data/clinical_findings.yaml)."""
+    kind: str          # nicotine, cotinine, hba1c, diabetes, odi, pain, adl_limit, neurogenic_claudication,
+                       # radiculopathy, motor_deficit, sensory_deficit, reflex_change, back_pain, disc_herniation
+    evidence: Evidence
+    value: float | None = None                 # lab value, score
+    unit: str = ""
+    status: str | None = None                  # nicotine: current | former | never
+    last_use: date | None = None               # nicotine: the quit date written, when there is one
+    side: str | None = None                    # left | right | bilateral
+    roots: tuple[str, ...] = ()                # nerve roots named or implied ("L5", "S1")
+    interspaces: tuple[Interspace, ...] = ()   # levels named, or the roots' interspaces
+    root_compression: bool = False             # disc herniation: a nerve root compressed by it

@@ -7,27 +7,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
 
-ProcedureClass = Literal[
-    "fusion",
-    "deformity_fusion",
-    "exploration",
-    "instrumentation",
-    "pelvic_fixation",
-    "decompression",
-    "osteotomy_posterior",
-    "osteotomy_three_column",
-    "osteotomy_anterior",
-    "si_fusion",
-    "graft",
-]
+from .procedure_classes import JUDGED_AS, ProcedureClass  # the one enum of classes
+
 Counts = Literal["interspace", "vertebral_segment", "procedure", "joint"]
 Region = Literal["lumbar", "thoracic", "cervical", "sacroiliac", "any"]
 
 # Every class in the catalogue triggers a review; graft and instrumentation are add-ons but
 # their medical necessity follows the parent procedure, so they stay in scope.
-SPINE_SURGERY_CLASSES: Final[frozenset[str]] = frozenset(get_args(ProcedureClass))
+SPINE_SURGERY_CLASSES: Final[frozenset[str]] = frozenset(c.value for c in ProcedureClass)
 
 
 @dataclass(frozen=True)
@@ -43,6 +32,7 @@ class CptCode:
     sources: tuple[str, ...]
     label_verified: bool
     note: str | None = None
+    judged_as: str | None = None     # a narrower indication than the class's (procedure_classes.JUDGED_AS)
 
 
 def normalize(code: str) -> str:
@@ -54,6 +44,8 @@ def _entry(raw: Mapping[str, Any]) -> CptCode:
     seg = raw.get("segment_range")
     if raw["procedure_class"] not in SPINE_SURGERY_CLASSES:
         raise ValueError(f"{raw['code']}: unknown procedure_class {raw['procedure_class']!r}")
+    if raw.get("judged_as") not in (None, *JUDGED_AS):
+        raise ValueError(f"{raw['code']}: unknown judged_as {raw['judged_as']!r}")
     return CptCode(
         code=raw["code"],
         label=raw["label"],
@@ -65,6 +57,7 @@ def _entry(raw: Mapping[str, Any]) -> CptCode:
         sources=tuple(raw.get("sources", ())),
         label_verified=bool(raw.get("label_verified", False)),
         note=raw.get("note"),
+        judged_as=raw.get("judged_as"),
     )
 
 
@@ -82,6 +75,12 @@ def lookup(code: str) -> CptCode | None:
 def is_spine_surgery(code: str) -> bool:
     entry = lookup(code)
     return entry is not None and entry.procedure_class in SPINE_SURGERY_CLASSES
+
+
+def judged_as(codes: Iterable[str], kind: str) -> bool:
+    """Every in-scope code among `codes` is judged as `kind` (e.g. all discectomy codes)."""
+    entries = [e for e in map(lookup, codes) if e is not None]
+    return bool(entries) and all(e.judged_as == kind for e in entries)
 
 
 def procedure_classes(codes: Iterable[str]) -> frozenset[str]:

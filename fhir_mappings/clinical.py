@@ -1,0 +1,369 @@
+"""Resources -> ClinicalFacts: nicotine status and last use, cotinine, HbA1c and diabetes, ODI and
+pain scores, limits on daily activities, symptoms and neurological findings with side and root,
+and disc herniations compressing a root, each at its levels.
+
+Coded first (LOINC Observations, ICD-10-CM Conditions, SNOMED answers), then the text of notes,
+report bodies and string values, read sentence by sentence. A mention counts only as the text
+reader (fhir_mappings.text) asserts it: present; for nicotine a negated mention ("denies tobacco")
+says never, a historical one ("history of smoking") says former. Vocabulary:
+terminology/data/clinical_findings.yaml.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache, lru_cache
+from importlib import resources as package_files
+
+import yaml
+
+from terminology.levels import Interspace, find_levels
+from terminology.systems import ICD10CM, LOINC, SNOMED
+
+from .dates import parse_date
+from .facts import ClinicalFact, Evidence
+from .resources import clinical_period, codings, concept_texts, is_inactive, is_refuted, narrative_texts, obj, reference
+from .text import document
+from .text.dates import find_dates
+
+SYMPTOM_KINDS = ("neurogenic_claudication", "radiculopathy", "motor_deficit", "sensory_deficit", "reflex_change",
+                 "back_pain")
+QUOTE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    data: dict
+    patterns: dict[str, re.Pattern]
+    roots: dict[str, tuple[tuple[re.Pattern, str], ...]]
+
+
+def _compile(text: str) -> re.Pattern:
+    return re.compile(text, re.IGNORECASE)
+
+
+@cache
+def vocabulary() -> _Vocabulary:
+    data = yaml.safe_load(package_files.files("terminology").joinpath("data", "clinical_findings.yaml")
+                          .read_text("utf-8"))
+    n, h, d, s = data["nicotine"], data["hba1c"], data["diabetes"], data["scores"]
+    patterns = {
+        "nicotine": _compile(n["mention"]), "never": _compile(n["never"]), "former": _compile(n["former"]),
+        "current": _compile(n["current"]), "cotinine": _compile(n["cotinine_text"]), "hba1c": _compile(h["text"]),
+        "diabetes": _compile(d["text"]), "not_diabetes": _compile(d["not"]), "odi": _compile(s["odi"]["text"]),
+        "pain": _compile(s["pain"]["text"]), "adl_limit": _compile(data["adl"]["phrases"]),
+        "herniation": _compile(data["herniation"]["text"]),
+        "root_compression": _compile(data["herniation"]["root_compression"]),
+        "root": _compile(data["roots"]["named"]),
+        **{kind: _compile(p) for kind, p in data["symptoms"].items()},
+        **{f"side_{side}": _compile(p) for side, p in data["sides"].items()},
+    }
+    roots = {group: tuple((_compile(p), root) for p, root in data["roots"][group].items())
+             for group in ("muscles", "reflexes", "regions")}
+    return _Vocabulary(data, patterns, roots)
+
+
+def root_interspaces(roots) -> tuple[Interspace, ...]:
+    table = vocabulary().data["roots"]["interspaces"]
+    return tuple(sorted({Interspace.parse(s) for root in roots for s in table.get(root, ())}))
+
+
+# --- text ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Read:
+    kind: str
+    quote: str
+    value: float | None = None
+    unit: str = ""
+    status: str | None = None
+    last_use: date | None = None
+    relative: tuple[int, str] | None = None   # "quit 3 months ago": (3, "months"), resolved against the record date
+    side: str | None = None
+    roots: tuple[str, ...] = ()
+    interspaces: tuple[Interspace, ...] = ()
+    root_compression: bool = False
+
+
+_NUMBER = r"(\d{1,3}(?:\.\d+)?)"
+_SCORE_AFTER = re.compile(r"^[^.;\n\d]{0,25}?" + _NUMBER + r"\s*(%|/\s*100|/\s*10\b)?", re.IGNORECASE)
+_OUT_OF_TEN = re.compile(_NUMBER + r"\s*/\s*10\b")
+_PERCENT_AFTER = re.compile(r"^[^.;\n\d]{0,30}?" + _NUMBER + r"\s*(%|percent)?", re.IGNORECASE)
+_COTININE_AFTER = re.compile(r"^[^.;\n\d]{0,30}?(<|less\s+than|under)?\s*" + _NUMBER + r"\s*(ng/ml)?", re.IGNORECASE)
+_NEGATIVE = re.compile(r"^[^.;\n]{0,20}?\b(?:negative|undetectable|not\s+detected)\b", re.IGNORECASE)
+_QUIT_YEAR = re.compile(r"\b(?:quit|stopped|ceased)\b[^.;\n\d]{0,30}?\b((?:19|20)\d\d)\b", re.IGNORECASE)
+_AGO = re.compile(r"\b(\d{1,2}|a|one|two|three|four|six)\s+(day|week|month|year)s?\s+ago\b", re.IGNORECASE)
+_WORD_NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6}
+
+
+def _quote(text: str, lo: int, hi: int) -> str:
+    quote = " ".join(text[lo:hi].split())
+    return quote if len(quote) <= QUOTE_LIMIT else quote[:QUOTE_LIMIT - 1] + "…"
+
+
+def _side(sentence: str) -> str | None:
+    p = vocabulary().patterns
+    found = [side for side in ("bilateral", "left", "right") if p[f"side_{side}"].search(sentence)]
+    if "bilateral" in found or {"left", "right"} <= set(found):
+        return "bilateral"
+    return found[0] if found else None
+
+
+def _roots(sentence: str) -> tuple[str, ...]:
+    v = vocabulary()
+    roots = [m["root"].upper() for m in v.patterns["root"].finditer(sentence)]
+    for group in ("muscles", "reflexes", "regions"):
+        roots += [root for pattern, root in v.roots[group] if pattern.search(sentence)]
+    return tuple(dict.fromkeys(roots))
+
+
+def _levels(sentence: str) -> tuple[Interspace, ...]:
+    return tuple(sorted({s for m in find_levels(sentence) for s in m.range.interspaces()}))
+
+
+def _nicotine(text: str, lo: int, hi: int, assertion: str) -> _Read | None:
+    p = vocabulary().patterns
+    sentence = text[lo:hi]
+    if assertion in ("hypothetical", "possible", "family", "counselling"):
+        return None
+    if assertion == "negated" or p["never"].search(sentence):
+        return _Read("nicotine", _quote(text, lo, hi), status="never")
+    if assertion == "historical" or p["former"].search(sentence):
+        last_use, relative = None, None
+        dates = find_dates(text, lo, hi)
+        if dates:
+            last_use = max(_last_day(d.day, d.precision) for d in dates)
+        elif (year := _QUIT_YEAR.search(sentence)):
+            last_use = _last_day(date(int(year.group(1)), 1, 1), "year")
+        elif (ago := _AGO.search(sentence)):
+            amount = ago.group(1).lower()
+            relative = (int(amount) if amount.isdigit() else _WORD_NUMBERS[amount], ago.group(2).lower())
+        return _Read("nicotine", _quote(text, lo, hi), status="former", last_use=last_use, relative=relative)
+    return _Read("nicotine", _quote(text, lo, hi), status="current")
+
+
+def _last_day(day: date, precision: str) -> date:
+    """The last day a month or year written may mean: "quit in March 2025" is nicotine-free from 3/31 at the
+    latest, so the free weeks are never overstated."""
+    if precision == "year":
+        return date(day.year, 12, 31)
+    if precision == "month":
+        following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return day
+
+
+def _value_after(pattern: re.Pattern, text: str, end: int, hi: int) -> re.Match | None:
+    return pattern.match(text[end:hi])
+
+
+def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
+    """Every fact one sentence states; read is the text's Document."""
+    p = vocabulary().patterns
+    sentence = text[lo:hi]
+    found: list[_Read] = []
+
+    # "absent" and "diminished" name a reflex finding ("absent ankle jerk"): they negate nothing else.
+    findings = [(lo + m.start(), lo + m.end()) for m in p["reflex_change"].finditer(sentence)]
+
+    def asserted(match: re.Match) -> str:
+        start, end = lo + match.start(), lo + match.end()
+        trigger = read.trigger_of(start, end)
+        if trigger is not None and any(a <= trigger.start and trigger.end <= b and not (a <= start < b)
+                                       for a, b in findings):
+            return "present"
+        return read.assertion(start, end)
+
+    nicotine = p["nicotine"].search(sentence)
+    if nicotine and not p["cotinine"].search(sentence):
+        fact = _nicotine(text, lo, hi, asserted(nicotine))
+        if fact:
+            found.append(fact)
+    for kind, unit in (("hba1c", "%"), ("odi", "%")):
+        for m in p[kind].finditer(sentence):
+            value = _value_after(_PERCENT_AFTER, sentence, m.end(), len(sentence))
+            if value and asserted(m) == "present":
+                number = float(value.group(1))
+                if (kind == "hba1c" and 3 <= number <= 20) or (kind == "odi" and number <= 100):
+                    found.append(_Read(kind, _quote(text, lo, hi), number, unit))
+                    break
+    for m in p["cotinine"].finditer(sentence):
+        if _NEGATIVE.match(sentence[m.end():]):     # a negative result, not a negated mention
+            found.append(_Read("cotinine", _quote(text, lo, hi), 0.0, "ng/mL"))
+        elif asserted(m) != "present":
+            continue
+        elif (value := _value_after(_COTININE_AFTER, sentence, m.end(), len(sentence))):
+            found.append(_Read("cotinine", _quote(text, lo, hi), float(value.group(2)), "ng/mL"))
+        break
+    for m in _OUT_OF_TEN.finditer(sentence):
+        if p["pain"].search(sentence) and read.assertion(lo + m.start(), lo + m.end()) == "present":
+            found.append(_Read("pain", _quote(text, lo, hi), float(m.group(1)), "/10"))
+            break
+    else:
+        for m in p["pain"].finditer(sentence):
+            value = _SCORE_AFTER.match(sentence[m.end():])
+            if value and m.group().lower() in ("nrs", "vas") and float(value.group(1)) <= 10 and asserted(m) == "present":
+                found.append(_Read("pain", _quote(text, lo, hi), float(value.group(1)), "/10"))
+                break
+    if (m := p["diabetes"].search(sentence)) and not p["not_diabetes"].search(sentence) and asserted(m) == "present":
+        found.append(_Read("diabetes", _quote(text, lo, hi)))
+    if (m := p["adl_limit"].search(sentence)) and asserted(m) == "present":
+        found.append(_Read("adl_limit", _quote(text, lo, hi)))
+    roots, side, levels = None, None, None
+    for kind in SYMPTOM_KINDS:
+        for m in p[kind].finditer(sentence):
+            if asserted(m) != "present":
+                continue
+            if roots is None:
+                roots, side, levels = _roots(sentence), _side(sentence), _levels(sentence)
+            spaces = levels if kind != "back_pain" else ()
+            found.append(_Read(kind, _quote(text, lo, hi), side=side, roots=roots if kind != "back_pain" else (),
+                               interspaces=tuple(sorted(set(spaces) | set(root_interspaces(roots))))
+                               if kind != "back_pain" else ()))
+            break
+    for m in p["herniation"].finditer(sentence):
+        if asserted(m) != "present":
+            continue
+        compressed = bool(p["root_compression"].search(sentence))
+        named_roots = _roots(sentence)
+        found.append(_Read("disc_herniation", _quote(text, lo, hi), side=_side(sentence), roots=named_roots,
+                           interspaces=_levels(sentence), root_compression=compressed))
+        break
+    return found
+
+
+@lru_cache(maxsize=4096)
+def read_text(text: str) -> tuple[_Read, ...]:
+    """The facts a text states, sentence by sentence. Cached by text; emptied per chart (build.py)."""
+    if not _may_state(text):
+        return ()
+    read = document(text)
+    found: list[_Read] = []
+    for lo, hi in read.spans():
+        found += _sentence_reads(text, lo, hi, read)
+    return tuple(found)
+
+
+_GATE = re.compile(r"smok|tobacc|cigar|nicotin|vap|ppd|pack|snuff|cotinin|a1c|glyc|diabet|dm|odi|oswestry|pain|nrs|"
+                   r"vas\b|/10|adl|daily|walk|stand|sit|claudicat|radic|sciatic|weak|/5|drop|pares|numb|sensat|"
+                   r"esthes|reflex|jerk|back|herniat|extru|protru|hnp|sequest|fragment|lbp|lumbago", re.IGNORECASE)
+
+
+def _may_state(text: str) -> bool:
+    return bool(_GATE.search(text))
+
+
+# --- codes -----------------------------------------------------------------------------------------
+
+def _codes(resource: dict, *fields: str) -> set[tuple[str | None, str]]:
+    return set(codings(resource, *fields))
+
+
+def _loinc(resource: dict, codes) -> bool:
+    return any(system == LOINC and code in codes for system, code in codings(resource, "code"))
+
+
+def _quantity(resource: dict) -> tuple[float | None, str]:
+    quantity = obj(resource.get("valueQuantity"))
+    value = quantity.get("value")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), str(quantity.get("unit") or quantity.get("code") or "")
+    if isinstance(resource.get("valueInteger"), int):
+        return float(resource["valueInteger"]), ""
+    return None, ""
+
+
+def _observation(resource: dict, evidence) -> list[ClinicalFact]:
+    v = vocabulary().data
+    n = v["nicotine"]
+    facts = []
+    loinc = {code for system, code in codings(resource, "code") if system == LOINC}
+    label = next(concept_texts(resource, "code"), "") or "Observation"
+    if loinc & set(n["status_loinc"]):
+        answers = _codes(resource, "valueCodeableConcept")
+        status = next((s for s, codes in n["snomed"].items()
+                       for system, code in answers if system == SNOMED and code in codes), None)
+        if status is None:
+            texts = list(concept_texts(resource, "valueCodeableConcept"))
+            if isinstance(resource.get("valueString"), str):
+                texts.append(resource["valueString"])
+            statuses = [r.status for t in texts for r in read_text(f"Smoking status: {t}.") if r.kind == "nicotine"]
+            status = statuses[0] if statuses else None
+        if status:
+            quit_day = None
+            for component in resource.get("component") or ():
+                if isinstance(component, dict) and _loinc(component, n["quit_date_loinc"]):
+                    quit_day = parse_date(component.get("valueDateTime"))
+            answer = next(concept_texts(resource, "valueCodeableConcept"), status)
+            facts.append(ClinicalFact("nicotine", evidence(f"{label}: {answer}"), status=status,
+                                      last_use=quit_day if status == "former" else None))
+        return facts
+    value, unit = _quantity(resource)
+    if value is None:
+        return facts
+    folded = " ".join(concept_texts(resource, "code"))
+    p = vocabulary().patterns
+    for kind, codes, pattern in (("cotinine", n["cotinine_loinc"], p["cotinine"]), ("hba1c", v["hba1c"]["loinc"], p["hba1c"]),
+                                 ("odi", v["scores"]["odi"]["loinc"], p["odi"]),
+                                 ("pain", v["scores"]["pain"]["loinc"], None)):
+        if loinc & set(codes) or (pattern is not None and pattern.search(folded)):
+            facts.append(ClinicalFact(kind, evidence(f"{label} {value:g}{unit and ' ' + unit}"), value, unit))
+            return facts
+    if p["pain"].search(folded) and 0 <= value <= 10:
+        facts.append(ClinicalFact("pain", evidence(f"{label} {value:g}"), value, "/10"))
+    return facts
+
+
+def _condition(resource: dict, evidence) -> list[ClinicalFact]:
+    v = vocabulary().data
+    facts = []
+    label = next(concept_texts(resource, "code"), "")
+    for system, code in _codes(resource, "code"):
+        if system != ICD10CM:
+            continue
+        for status, prefixes in v["nicotine"]["icd10"].items():
+            if any(code.upper().startswith(prefix) for prefix in prefixes):
+                last = parse_date(resource.get("abatementDateTime")) if status == "former" else None
+                facts.append(ClinicalFact("nicotine", evidence(f"{code} {label}".strip()), status=status, last_use=last))
+        if any(code.upper().startswith(prefix) for prefix in v["diabetes"]["icd10"]):
+            facts.append(ClinicalFact("diabetes", evidence(f"{code} {label}".strip())))
+    return facts
+
+
+def clinical_facts_of(resource: dict) -> list[ClinicalFact]:
+    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+    if rtype not in ("Observation", "Condition", "DiagnosticReport", "DocumentReference", "Encounter",
+                     "QuestionnaireResponse", "ClinicalImpression", "Procedure"):
+        return []
+    if is_refuted(resource) or (rtype == "Condition" and is_inactive(resource)):
+        return []
+    when: list = []
+
+    def evidence(description: str, quote: str | None = None) -> Evidence:
+        if not when:       # only for a resource that states something
+            when.append(clinical_period(resource)[0])
+        return Evidence(reference(resource), description, when[0], quote=quote)
+
+    facts: list[ClinicalFact] = []
+    if rtype == "Observation":
+        facts += _observation(resource, evidence)
+    if rtype == "Condition":
+        facts += _condition(resource, evidence)
+        texts = list(dict.fromkeys(concept_texts(resource, "code")))
+    else:
+        texts = []
+    texts += narrative_texts(resource)
+    coded = {f.kind for f in facts}
+    for text in texts:
+        for r in read_text(text):
+            if r.kind in coded and r.kind in ("nicotine", "diabetes"):
+                continue
+            said = evidence(r.quote, r.quote)
+            last_use = r.last_use
+            if r.relative and said.day:
+                amount, unit = r.relative
+                last_use = said.day - timedelta(days=amount * {"day": 1, "week": 7, "month": 30, "year": 365}[unit])
+            facts.append(ClinicalFact(r.kind, said, r.value, r.unit, r.status, last_use,
+                                      r.side, r.roots, r.interspaces, r.root_compression))
+    return facts
