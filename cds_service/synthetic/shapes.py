@@ -1,0 +1,88 @@
+"""The shapes a scenario's chart can be rendered in, from its one clinical description (the coded
+chart): `coded` as the scenarios write it, `ehr` as a hospital EHR sends it, `payer` as a payer's
+CRD server holds it. And the order-sign request of a rendered chart, with every prefetch key the
+discovery document declares filled as the EHR or payer would fill it."""
+from __future__ import annotations
+
+import copy
+from urllib.parse import parse_qs
+
+from . import ehr, payer
+from .builders import make_request
+
+SHAPES = ("coded", "ehr", "payer")
+_RENDER = {"ehr": ehr.render, "payer": payer.render}
+_OWNER_FIELDS = ("subject", "patient", "beneficiary")
+
+
+class UnknownShape(ValueError):
+    def __str__(self) -> str:
+        return f"unknown shape {self.args[0]!r}; known: {', '.join(SHAPES)}"
+
+
+def render(shape: str, orders: list[dict], chart: list[dict]) -> tuple[list[dict], list[dict]]:
+    if shape not in SHAPES:
+        raise UnknownShape(shape)
+    if shape == "coded":
+        return orders, chart
+    return _RENDER[shape](copy.deepcopy(orders), copy.deepcopy(chart))
+
+
+def _matches(template: str, resource: dict, patient_id: str) -> bool:
+    """Whether the search a discovery template names returns resource (type, patient, status, category)."""
+    path, _, query = template.partition("?")
+    if resource["resourceType"] != path.split("/")[0]:
+        return False
+    if not any((resource.get(f) or {}).get("reference") == f"Patient/{patient_id}" for f in _OWNER_FIELDS):
+        return False
+    params = {k: v[-1] for k, v in parse_qs(query).items()}
+    if "status" in params and resource.get("status") not in params["status"].split(","):
+        return False
+    categories = {c.get("code") for concept in resource.get("category") or [] for c in concept.get("coding") or []}
+    return "category" not in params or bool(categories & set(params["category"].split(",")))
+
+
+def _self_contained(resources: list[dict]) -> list[dict]:
+    """The chart as a request carries it without a fhirServer: a report body kept in a Binary is
+    inlined (a request that names no FHIR server cannot have its urls read)."""
+    binaries = {f"Binary/{r['id']}": r for r in resources if r["resourceType"] == "Binary"}
+    out = []
+    for resource in resources:
+        forms = resource.get("presentedForm") or []
+        if any(f.get("url") in binaries for f in forms):
+            resource = copy.deepcopy(resource)
+            for form in resource["presentedForm"]:
+                binary = binaries.get(form.get("url"))
+                if binary:
+                    form["data"] = binary["data"]
+                    del form["url"]
+        out.append(resource)
+    return out
+
+
+def request(shape: str, orders: list[dict], chart: list[dict], patient_id: str, **fields) -> dict:
+    """An order-sign request. coded: the six core keys (builders.make_request). ehr and payer: every
+    key of the discovery document (the payer keys too), each the searchset its template returns, a
+    MedicationStatement search with its referenced Medications included (`_include`)."""
+    if shape == "coded":
+        return make_request(orders, chart, patient_id, **fields)
+    from cds_service import discovery    # the package's own discovery document, read when first needed
+
+    templates = discovery.document()["services"][0]["prefetch"]
+    request = make_request(orders, (), patient_id, prefetch=False, **fields)
+    chart = _self_contained(chart)
+    medications = {f"Medication/{r['id']}": r for r in chart if r["resourceType"] == "Medication"}
+    prefetch = {}
+    for key, template in templates.items():
+        if "?" not in template:
+            prefetch[key] = copy.deepcopy(next(r for r in chart if r["resourceType"] == "Patient"))
+            continue
+        found = [r for r in chart if _matches(template, r, patient_id)]
+        entries = [{"resource": copy.deepcopy(r), "search": {"mode": "match"}} for r in found]
+        included = [medications[ref] for r in found
+                    if (ref := (r.get("medicationReference") or {}).get("reference")) in medications]
+        entries += [{"resource": copy.deepcopy(m), "search": {"mode": "include"}}
+                    for m in {m["id"]: m for m in included}.values()]
+        prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(found), "entry": entries}
+    request["prefetch"] = prefetch
+    return request
