@@ -38,9 +38,9 @@ def synthesize(scenario_name: str, count: int, seed: int, shape: str = "coded") 
         # One generator per instance: instance n is the same whatever count is asked for.
         rng = random.Random(f"{seed}:{scenario_name}:{index}")
         orders, chart, _ = scenario.build(rng, index)
-        patient_id = next(r["id"] for r in chart if r["resourceType"] == "Patient")
         hook_instance = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         orders, chart = render(shape, orders, chart)
+        patient_id = next(r["id"] for r in chart if r["resourceType"] == "Patient")
         request = shaped_request(shape, orders, chart, patient_id, hookInstance=hook_instance)
         out.append(Synthetic(scenario_name, index, transaction(chart + orders), request,
                              scenario.expected_in(shape), shape))

@@ -21,11 +21,31 @@ class UnknownShape(ValueError):
 
 
 def render(shape: str, orders: list[dict], chart: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The orders and chart in shape. Every id of an ehr or payer chart ends in "-<shape>": the shapes
+    of one instance then load side by side into one FHIR server without one's resources showing in
+    another's searches (a payer's chart must not find the EHR's Conditions)."""
     if shape not in SHAPES:
         raise UnknownShape(shape)
     if shape == "coded":
         return orders, chart
-    return _RENDER[shape](copy.deepcopy(orders), copy.deepcopy(chart))
+    orders, chart = _RENDER[shape](copy.deepcopy(orders), copy.deepcopy(chart))
+    renamed = {f"{r['resourceType']}/{r['id']}": f"{r['resourceType']}/{r['id']}-{shape}" for r in orders + chart}
+    return _renamed(orders, renamed), _renamed(chart, renamed)
+
+
+def _renamed(value, renamed: dict[str, str], top: bool = True):
+    """A copy with each resource's id and every reference or attachment url to it renamed."""
+    if isinstance(value, list):
+        return [_renamed(v, renamed, top) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _renamed(v, renamed, False) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    for key in ("reference", "url"):
+        if isinstance(out.get(key), str) and out[key] in renamed:
+            out[key] = renamed[out[key]]
+    if top and "resourceType" in out:
+        out["id"] = renamed[f"{out['resourceType']}/{out['id']}"].split("/", 1)[1]
+    return out
 
 
 def _matches(template: str, resource: dict, patient_id: str) -> bool:
