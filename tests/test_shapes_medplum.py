@@ -67,8 +67,10 @@ def test_shape_loaded_into_medplum_gives_its_answer(name, shape, mode, node_argv
                                                     load_chart, tmp_path):
     case = _case(name, shape)
     result = load_chart(case)
-    assert [e["response"]["status"] for e in result["entry"]] == ["201"] * len(case.bundle["entry"]) or \
-        all(e["response"]["status"] in ("200", "201") for e in result["entry"])
+    for sent_entry, entry in zip(case.bundle["entry"], result["entry"], strict=True):
+        assert entry["response"]["status"] in ("200", "201"), entry["response"]
+        assert {k: v for k, v in entry["resource"].items() if k != "meta"} == \
+            {k: v for k, v in sent_entry["resource"].items() if k != "meta"}, "Medplum changed the resource"
     orders = tmp_path / "orders.json"
     orders.write_text(json.dumps(case.orders))
     sent = tmp_path / "request.json"
