@@ -275,3 +275,39 @@ def test_sandbox_scenario_comes_in_the_shape_asked_for(service, http):
     assert http.get(api, params={"seed": 5}, timeout=30).json()["shape"] == "coded"
     bad = http.get(api, params={"shape": "fhir"}, timeout=30)
     assert bad.status_code == 400 and bad.json()["field"] == "shape" and "coded, ehr, payer" in bad.json()["message"]
+
+
+# -- where each shape's facts are read from ---------------------------------------------------------
+def _facts(instance):
+    from cds_service import config, discovery, order_sign
+
+    settings = config.load(overrides={"AUTH": "off", "VAR_DIR": "/nonexistent", "DATABASE_URL": "sqlite://",
+                                      "PAYER_DATA": "on"})
+    service = discovery.service("spine-surgery-order-sign", payer_data=True)
+    return order_sign.evaluate(instance.request, service, settings).facts
+
+
+def _sources(facts, kind: str | None = None) -> set[str]:
+    return {e.evidence.reference.split("/")[0] for e in facts.care if kind is None or e.kind == kind}
+
+
+def test_each_shape_is_read_where_it_keeps_each_fact():
+    """Every place a shape keeps a fact is read, not only one of them: PT from the EHR's Encounters and
+    its discharge note, the medication trial from the MedicationStatement's Medication, the listhesis
+    from the report body and its IMPRESSION; the payer's from its claim lines and its report."""
+    coded, ehr, payer = (shaped("fusion-criteria-met")[s] for s in SHAPES)
+    visits = len(_pt_days(coded))
+    facts = _facts(ehr)
+    pt = [e for e in facts.care if e.kind == "physical_therapy"]
+    assert sum(e.evidence.reference.startswith("Encounter/") for e in pt) == visits
+    courses = [e for e in pt if not e.evidence.reference.startswith("Encounter/") and e.start]
+    assert [(e.evidence.reference.split("/")[0], e.period) for e in courses] == [("DocumentReference", True)]
+    assert (courses[0].start.isoformat(), courses[0].end.isoformat()) == (_pt_days(coded)[0], _pt_days(coded)[-1])
+    assert _sources(facts, "medication") == {"MedicationStatement"}
+    listhesis = {f.evidence.reference.split("/")[0] for f in facts.level_facts if f.kind == "spondylolisthesis"}
+    assert listhesis == {"DiagnosticReport", "Observation"}
+    facts = _facts(payer)
+    assert _sources(facts) == {"ExplanationOfBenefit"}
+    assert sum(e.kind == "physical_therapy" for e in facts.care) == visits
+    assert {f.evidence.reference.split("/")[0] for f in facts.level_facts if f.kind == "spondylolisthesis"} \
+        == {"DiagnosticReport"}
