@@ -278,13 +278,28 @@ def test_sandbox_scenario_comes_in_the_shape_asked_for(service, http):
 
 
 # -- where each shape's facts are read from ---------------------------------------------------------
-def _facts(instance):
+def _evaluated(request: dict, payer_data: bool = True):
     from cds_service import config, discovery, order_sign
 
     settings = config.load(overrides={"AUTH": "off", "VAR_DIR": "/nonexistent", "DATABASE_URL": "sqlite://",
-                                      "PAYER_DATA": "on"})
-    service = discovery.service("spine-surgery-order-sign", payer_data=True)
-    return order_sign.evaluate(instance.request, service, settings).facts
+                                      "PAYER_DATA": "on" if payer_data else "off"})
+    service = discovery.service("spine-surgery-order-sign", payer_data=payer_data)
+    return order_sign.evaluate(request, service, settings)
+
+
+def _facts(instance):
+    return _evaluated(instance.request).facts
+
+
+@pytest.mark.parametrize("name, shape", list(cases()))
+def test_a_shaped_bundle_evaluates_as_its_request(name, shape):
+    """`spine-cds evaluate` and the sandbox read a pasted Bundle whole: the notes, encounters,
+    medication statements and claims of an ehr or payer Bundle reach the readers."""
+    from cds_service.synthetic.bundles import request_from_bundle
+
+    instance = synthesize(name, 1, SEED, shape)[0]
+    answer = _evaluated(request_from_bundle(instance.bundle), payer_data=shape == "payer").answer
+    assert topics(answer) == instance.expected_topics, [c["summary"] for c in answer["cards"]]
 
 
 def _sources(facts, kind: str | None = None) -> set[str]:

@@ -8,6 +8,7 @@ import copy
 from urllib.parse import parse_qs
 
 from . import ehr, payer
+from . import builders
 from .builders import make_request
 
 SHAPES = ("coded", "ehr", "payer")
@@ -82,22 +83,32 @@ def _self_contained(resources: list[dict]) -> list[dict]:
 
 def request(shape: str, orders: list[dict], chart: list[dict], patient_id: str, **fields) -> dict:
     """An order-sign request. coded: the six core keys (builders.make_request). ehr and payer: every
-    key of the discovery document (the payer keys too), each the searchset its template returns, a
-    MedicationStatement search with its referenced Medications included (`_include`)."""
+    key of the discovery document (the payer keys too), each the searchset its template returns."""
     if shape == "coded":
         return make_request(orders, chart, patient_id, **fields)
+    return full_request(orders, chart, patient_id, searched=True, **fields)
+
+
+def full_request(orders: list[dict], chart: list[dict], patient_id: str, *, searched: bool, **fields) -> dict:
+    """An order-sign request filling every prefetch key of the discovery document from chart: with
+    searched=True each key holds what its template's search returns (type, patient, status,
+    category), else every resource of the key's type. A MedicationStatement or MedicationRequest
+    search carries the Medications it references as `_include`d entries; report bodies kept in a
+    Binary are inlined (a request without a fhirServer cannot have its urls read)."""
     from cds_service import discovery    # the package's own discovery document, read when first needed
 
     templates = discovery.document()["services"][0]["prefetch"]
     request = make_request(orders, (), patient_id, prefetch=False, **fields)
     chart = _self_contained(chart)
     medications = {f"Medication/{r['id']}": r for r in chart if r["resourceType"] == "Medication"}
+    patients = [r for r in chart if r["resourceType"] == "Patient" and r.get("id") == patient_id]
     prefetch = {}
     for key, template in templates.items():
         if "?" not in template:
-            prefetch[key] = copy.deepcopy(next(r for r in chart if r["resourceType"] == "Patient"))
+            prefetch[key] = copy.deepcopy(patients[0]) if patients else builders.patient(patient_id)
             continue
-        found = [r for r in chart if _matches(template, r, patient_id)]
+        rtype = template.split("?")[0]
+        found = [r for r in chart if (_matches(template, r, patient_id) if searched else r["resourceType"] == rtype)]
         entries = [{"resource": copy.deepcopy(r), "search": {"mode": "match"}} for r in found]
         included = [medications[ref] for r in found
                     if (ref := (r.get("medicationReference") or {}).get("reference")) in medications]
