@@ -200,7 +200,7 @@ class _Ehr:
             first, last = (visits[0]["performedDateTime"][:10], visits[-1]["performedDateTime"][:10])
             day = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
             text = (f"PHYSICAL THERAPY DISCHARGE SUMMARY\nDiagnosis: low back pain.\n"
-                    f"Patient attended {len(visits)} PT visits from {us_date(first)} to {us_date(last)}, "
+                    f"Patient attended {len(visits)} PT visits from {d.us_date(first)} to {d.us_date(last)}, "
                     f"with therapeutic exercise and a home exercise program.\n"
                     f"STATUS AT DISCHARGE: goals partially met.\nPLAN: continue home exercise program.")
             out.append(self.note(f"{visits[0]['id']}-discharge", "PT Discharge Summary",
@@ -216,10 +216,6 @@ class _Ehr:
             lines.append("<h4>PHYSICAL EXAM</h4>" + "".join(f"<p>{t}</p>" for t in self.exam))
         return [self.note(f"hp-{self.patient_id}", "History and Physical", ("34117-2", "History and physical note"),
                           day, "<html><body>" + "".join(lines) + "</body></html>", html=True)]
-
-
-def us_date(day: str) -> str:
-    return d.us_date(day)
 
 
 def render(orders: list[dict], chart: list[dict]) -> tuple[list[dict], list[dict]]:
