@@ -10,7 +10,7 @@ import click
 
 from criteria.spec import profile_ids
 
-from .synthetic import SCENARIOS, synthesize
+from .synthetic import SCENARIOS, SHAPES, synthesize
 
 
 @click.group()
@@ -102,11 +102,18 @@ def scenarios() -> None:
               help="Folder for <scenario>-<n>.bundle.json and <scenario>-<n>.request.json.")
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Instances per scenario.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files.")
-def synth(scenario: str, out_dir: Path, count: int, seed: int) -> None:
-    """Write synthetic FHIR transaction Bundles and matching order-sign requests (SCENARIO or all)."""
+@click.option("--shape", type=click.Choice(SHAPES), default="coded", show_default=True,
+              help="coded: coded resources; ehr: as a hospital EHR sends the chart (US Core, notes, encounters); "
+                   "payer: as a payer's server holds it (CARIN BB claims, Coverage, the imaging report).")
+def synth(scenario: str, out_dir: Path, count: int, seed: int, shape: str) -> None:
+    """Write synthetic FHIR transaction Bundles and matching order-sign requests (SCENARIO or all).
+
+    The same seed gives the same patients and facts in every shape; payer requests need a service
+    run with CDS_PAYER_DATA=on to read their claims."""
     chosen = list(SCENARIOS) if scenario == "all" else [scenario]
-    files = ((out_dir / f"{s.scenario}-{s.index}.{kind}.json", getattr(s, kind))
-             for name in chosen for s in synthesize(name, count, seed) for kind in ("bundle", "request"))
+    suffix = "" if shape == "coded" else f".{shape}"
+    files = ((out_dir / f"{s.scenario}-{s.index}{suffix}.{kind}.json", getattr(s, kind))
+             for name in chosen for s in synthesize(name, count, seed, shape) for kind in ("bundle", "request"))
     total = 2 * count * len(chosen)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ cards as an EHR shows them.
     GET  /sandbox/<file>                   sandbox.js, sandbox.css
     GET  /sandbox/api/profiles             payer profiles of thresholds
     GET  /sandbox/api/scenarios            synthetic scenarios: name, description, expected_topics
-    GET  /sandbox/api/scenarios/<name>     ?seed=N -> {"bundle": ..., "request": ...}
+    GET  /sandbox/api/scenarios/<name>     ?seed=N&shape=coded|ehr|payer -> {"bundle": ..., "request": ...}
     POST /sandbox/api/evaluate             ?profile=P&scenario=S; body: an order-sign request or a FHIR Bundle
 
 Decisions worth knowing:
@@ -42,6 +42,7 @@ from .errors import InvalidRequest, UnknownService
 from .inputs import as_request, json_body
 from .synthetic.instances import synthesize
 from .synthetic.scenarios import SCENARIOS
+from .synthetic.shapes import SHAPES
 from .validation import validate_order_sign
 
 SERVICE_ID = "spine-surgery-order-sign"
@@ -144,10 +145,17 @@ def scenario(name: str):
     if found is None:
         raise UnknownService(f"no scenario {name!r}; known: {', '.join(SCENARIOS)}", field="path")
     seed = _seed()
-    instance = synthesize(name, 1, seed)[0]
-    return _json({"name": name, "seed": seed, "description": found.description,
-                  "expected_topics": sorted(found.expected_topics), "bundle": instance.bundle,
-                  "request": instance.request})
+    shape = request.args.get("shape", "coded")
+    if shape not in SHAPES:
+        raise InvalidRequest(f"unknown shape {shape[:40]!r}; known: {', '.join(SHAPES)}", field="shape")
+    instance = synthesize(name, 1, seed, shape)[0]
+    body = {"name": name, "seed": seed, "shape": shape, "description": found.description,
+            "expected_topics": sorted(instance.expected_topics), "bundle": instance.bundle,
+            "request": instance.request}
+    why = found.differs_in(shape)
+    if why:
+        body["shape_note"] = why
+    return _json(body)
 
 
 # --- evaluate --------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from .builders import make_request
 
 # fullUrls are name-based so the same resource always gets the same urn (reproducible files).
 _URN_NAMESPACE = uuid.UUID("9d3c1f0e-5b7a-4e21-8c44-2f6a0b9e7d13")
@@ -52,7 +51,9 @@ def _patient_id(resources: list[dict], drafts: list[dict]) -> str:
 
 def request_from_bundle(bundle: dict, **fields) -> dict:
     """An order-sign request with full prefetch: draft ServiceRequests become draftOrders,
-    everything else is the chart."""
+    everything else is the chart, each resource under the discovery key of its type (notes,
+    encounters, medication statements and claims too: an EHR- or payer-shaped Bundle is read whole)."""
+    from .shapes import full_request
     if bundle.get("type") not in READABLE_TYPES:
         raise BundleError(f"Bundle.type is {bundle.get('type')!r}; expected one of {', '.join(READABLE_TYPES)}")
     resources = _resources(bundle)
@@ -60,4 +61,4 @@ def request_from_bundle(bundle: dict, **fields) -> dict:
     if not drafts:
         raise BundleError("the Bundle holds no draft ServiceRequest (status 'draft') to evaluate")
     chart = [r for r in resources if not any(r is d for d in drafts)]
-    return make_request(drafts, chart, _patient_id(resources, drafts), **fields)
+    return full_request(drafts, chart, _patient_id(resources, drafts), searched=False, **fields)

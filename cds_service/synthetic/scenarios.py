@@ -18,6 +18,16 @@ class Scenario:
     description: str
     expected_topics: frozenset[str]
     chart: Callable[[Kit], charts.Chart]
+    # shape -> (topics, why): where a shape cannot carry a fact the scenario turns on (a payer holds
+    # no notes and no examination), the answer that shape gives, and why.
+    shapes: tuple[tuple[str, frozenset[str], str], ...] = ()
+
+    def expected_in(self, shape: str) -> frozenset[str]:
+        return next((topics for name, topics, _ in self.shapes if name == shape), self.expected_topics)
+
+    def differs_in(self, shape: str) -> str | None:
+        """Why the shape's answer is not expected_topics, or None when it is the same."""
+        return next((why for name, _, why in self.shapes if name == shape), None)
 
     def build(self, rng: random.Random, index: int) -> tuple[list[dict], list[dict], str]:
         """(draft orders, chart with Patient and Coverage first, the orders' authoredOn)."""
@@ -29,8 +39,10 @@ class Scenario:
         return orders, chart, orders[0]["authoredOn"]
 
 
-def _s(name: str, topics: str, description: str, chart) -> Scenario:
-    return Scenario(name, description, frozenset(topics.split()), chart)
+def _s(name: str, topics: str, description: str, chart, **shapes: tuple[str, str]) -> Scenario:
+    """shapes: shape=(its topics, why they differ) for a shape that cannot carry a fact the scenario needs."""
+    return Scenario(name, description, frozenset(topics.split()), chart,
+                    tuple((shape, frozenset(topics_.split()), why) for shape, (topics_, why) in shapes.items()))
 
 
 _ALL = [
@@ -75,7 +87,9 @@ _ALL = [
        charts.osteotomy_subtle_curvature),
     _s("si-fusion-met", "criteria-met",
        "SI-joint fusion with 3-5 positive tests, two blocks of 75-95 % relief, pain 6-9/10 for ~9 months.",
-       charts.si_fusion_met),
+       charts.si_fusion_met,
+       payer=("si-fusion-unsupported", "a payer holds the two blocks as claim lines without their relief, and no "
+                                        "examination: the provocative tests and the relief are not on a claim")),
     _s("si-fusion-two-tests", "si-fusion-unsupported",
        "SI-joint fusion with only 2 positive provocative tests.", charts.si_fusion_two_tests),
     _s("si-fusion-block-74pct", "si-fusion-unsupported",
