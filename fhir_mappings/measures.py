@@ -528,10 +528,18 @@ def _observation(resource: dict) -> list[_Found]:
 _SI_INJECTION_CODES = frozenset(_PROSE["si_injection_codes"])
 
 
+_SI_INJECTION_NAMED = re.compile(_PROSE["si_injection_named"], re.IGNORECASE)
+
+
 def _si_context(resource: dict) -> bool:
-    """An SI-joint injection or block, coded or named: relief written in its notes is that block's."""
+    """An SI-joint injection or block, coded or named: relief written in its notes is that block's.
+    A note (DocumentReference) names its procedure in its type or its own text, and must name an
+    injection there: a consult about SI-joint pain does not make an epidural's relief an SI block's."""
     if any(code.upper() in _SI_INJECTION_CODES for _, code in codings(resource, "code")):
         return True
+    if resource.get("resourceType") == "DocumentReference":
+        names = [*concept_texts(resource, "type"), resource.get("description") or "", *narrative_texts(resource)]
+        return any(isinstance(t, str) and _SI_INJECTION_NAMED.search(t) for t in names)
     return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
 
 

@@ -38,8 +38,18 @@ def shaped(name: str, seed: int = SEED) -> dict:
 
 @pytest.fixture(scope="module")
 def payer_service(tmp_path_factory):
-    """The service as a payer deploys it: CDS_PAYER_DATA=on, so it prefetches and reads claims."""
-    server = start_service(tmp_path_factory.mktemp("payer"), CDS_PAYER_DATA="on")
+    """The service as a payer deploys it: CDS_PAYER_DATA=on, so it prefetches and reads claims, and
+    coverage information required, so every order's determination is in the answer."""
+    server = start_service(tmp_path_factory.mktemp("payer"), CDS_PAYER_DATA="on", CDS_COVERAGE_INFORMATION="required")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def crd_service(tmp_path_factory):
+    """Coded and EHR charts, with coverage information required: the determinations are compared too
+    (a hospital's deployment sends none)."""
+    server = start_service(tmp_path_factory.mktemp("crd"), CDS_COVERAGE_INFORMATION="required")
     yield server
     server.stop()
 
@@ -47,12 +57,12 @@ def payer_service(tmp_path_factory):
 # -- over HTTP, with prefetch --------------------------------------------------------------------
 @pytest.mark.integration
 @pytest.mark.parametrize("name, shape", list(cases()))
-def test_scenario_answers_alike_in_every_shape(name, shape, service, payer_service, http):
+def test_scenario_answers_alike_in_every_shape(name, shape, crd_service, payer_service, http):
     scenario = SCENARIOS[name]
     answers, instances = {}, {}
     for each in {"coded", shape}:
         instance = instances[each] = synthesize(name, 1, SEED, each)[0]
-        url = (payer_service if each == "payer" else service).url + SERVICE_PATH
+        url = (payer_service if each == "payer" else crd_service).url + SERVICE_PATH
         response = http.post(url, json=instance.request, timeout=60)
         assert response.status_code == 200, response.text
         answers[each] = response.json()

@@ -13,11 +13,6 @@ READER_MISSES = {
         "a payer holds the cauda equina syndrome as ICD-10-CM G83.4 in ExplanationOfBenefit.diagnosis of the "
         "visit's claim; the service reads claims only for care lines (fhir_mappings/care_sources.py), never "
         "their diagnoses, so the red flag is missed and PT and conservative care are asked for",
-    ("si-fusion-met", "ehr"):
-        "the block relief is in the injection's procedure note (DocumentReference, type 'Procedure note: "
-        "Right sacroiliac joint injection', body '85% relief of pain after the block.'); "
-        "fhir_mappings/measures.py reads relief as an SI block's only when the resource's code names the SI "
-        "joint (_si_context), and a DocumentReference names itself in type, so no block is counted",
 }
 
 
