@@ -19,6 +19,8 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
+from .errors import PayloadTooLarge, RequestTimeout
+
 
 class BufferedWSGI:
     """An ASGI application that buffers each HTTP request and hands it to a WSGI app in a thread."""
@@ -146,7 +148,9 @@ def _environ(scope, body: bytes) -> dict:
 
 
 async def _error(send, status: int, message: str) -> None:
-    body = orjson.dumps({"error": "request-too-large" if status == 413 else "request-timeout", "message": message})
+    # The same OperationOutcome every other error of the service is (errors.py): too-costly for 413, timeout for 408.
+    error = PayloadTooLarge(message, field="$") if status == 413 else RequestTimeout(message, field="$")
+    body = orjson.dumps(error.to_json())
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})

@@ -34,6 +34,12 @@ class UnsupportedMediaType(ServiceError):
     code = "not-supported"
 
 
+class RequestTimeout(ServiceError):
+    """The request body did not arrive in time (cds_service/buffering.py answers before the app sees it)."""
+    status = 408
+    code = "timeout"
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
     code = "too-costly"

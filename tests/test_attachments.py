@@ -135,7 +135,8 @@ def test_attachment_urls_off_the_fhir_server_are_never_fetched(url, why):
 
 def test_a_binary_on_the_same_server_is_folded_into_a_copy():
     class Server(_NoNetwork):
-        def read(self, url, access_token=None):
+        def read(self, url, access_token=None, base=None):
+            assert base == "https://ehr.example/fhir"   # reads stay inside the FHIR base
             assert url == "https://ehr.example/fhir/Binary/b1" and access_token == "tok"
             return {"resourceType": "Binary", "contentType": "text/plain", "data": b64("Severe stenosis L2-3.")}
     dr = report({"url": "Binary/b1"})
@@ -148,7 +149,7 @@ def test_a_binary_on_the_same_server_is_folded_into_a_copy():
 def test_care_read_from_a_note_keeps_its_quote_and_where_it_was_read():
     note = {"resourceType": "DocumentReference", "id": "n1", "status": "current", "date": "2025-05-30",
             "content": [{"attachment": {"contentType": "text/plain",
-                                        "data": b64("HPI: back pain.\nPLAN: continue physical therapy twice weekly.")}}]}
+                                        "data": b64("HPI: back pain.\nHe has attended physical therapy twice weekly.")}}]}
     facts = build_facts(Chart.build("p1", [], [note], date(2025, 6, 20)))
     (episode,) = [c for c in facts.care if c.kind == "physical_therapy"]
     assert episode.evidence.reference == "DocumentReference/n1"

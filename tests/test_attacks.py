@@ -303,7 +303,7 @@ def test_refused_fhir_server_values_get_400_without_any_fetch(svc, fhir, case):
     value = REFUSED_FHIR_SERVERS[case].format(port=fhir.port)
     response, _ = post(svc, request_for(scenario(), fhirServer=value))
     assert response.status_code == 400, response.text[:300]
-    assert response.json()["field"] == "$.fhirServer"
+    assert response.json()["issue"][0]["expression"][0] == "$.fhirServer"
     assert log_of(fhir) == []
 
 
@@ -412,8 +412,9 @@ def test_any_nesting_depth_gets_400(svc, depth):
     text = json.dumps(body).replace('"NESTED"', "[" + nested + "]")
     response = requests.post(svc.url + SERVICE_PATH, data=text, headers={"Content-Type": "application/json"},
                              timeout=30)
-    assert response.status_code == 400 and response.json()["field"] == "$", response.text[:300]
-    assert "levels deep" in response.json()["message"] or "depth limit" in response.json()["message"]
+    assert response.status_code == 400 and response.json()["issue"][0]["expression"][0] == "$", response.text[:300]
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert "levels deep" in diagnostics or "depth limit" in diagnostics
 
 
 def test_a_chunked_body_over_the_limit_gets_413(svc):
@@ -564,7 +565,7 @@ def test_postgres_stopped_and_frozen_under_load(tmp_path):
 def test_fhir_server_urls_that_cannot_be_parsed_get_400(tmp_path, value):
     client = _app(tmp_path, CDS_AUTH="off")
     response = client.post(SERVICE_PATH, json=request_for(scenario(), fhirServer=value))
-    assert response.status_code == 400 and response.get_json()["field"] == "$.fhirServer"
+    assert response.status_code == 400 and response.get_json()["issue"][0]["expression"][0] == "$.fhirServer"
 
 
 def test_a_path_that_is_not_utf8_is_a_404_not_a_500(svc):
