@@ -61,6 +61,9 @@ class RedFlag:
     kind: str                                  # cauda_equina, progressive_motor_deficit, ...
     evidence: Evidence
     assertion: str = "present"                 # how the text asserted it (only present ones are made)
+    regions: frozenset[str] = frozenset()      # cervical, thoracic, thoracolumbar, lumbosacral: as its words or code say
+    qualifiers: frozenset[str] = frozenset()   # acute, healed, unstable (terminology/data/text/red_flag_details.yaml)
+    motor_grade: int | None = None             # lowest manual-muscle-test grade (0-5) written with it
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ class Kit:
     # Charts satisfy physical therapy and conservative care unless a scenario is about them.
     def medication_trial(self) -> dict:
         drug = self.rng.choice(("meloxicam 15 mg tablet", "naproxen 500 mg tablet", "gabapentin 300 mg capsule"))
-        return self.medication(drug, self.ago(days=self.rng.randint(255, 300)))    # about 9 months before
+        # About 7 months before: within six months of the PT course, so one continuous course of care.
+        return self.medication(drug, self.ago(days=self.rng.randint(200, 240)))
 
     def pt_course(self, visits: int = 8) -> list[dict]:
         """Weekly visits, the last one about a month before the order."""
