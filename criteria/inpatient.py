@@ -16,7 +16,7 @@ _POSTERIOR = compile_phrases(_WORDS["posterior_approach"])
 ANTERIOR_CPT = {"22558", "+22585", "22585"}
 
 
-def _texts(order: Order) -> list[str]:
+def order_texts(order: Order) -> list[str]:
     r = order.resource
     texts = [order.label]
     for field in ("orderDetail", "locationCode", "category", "bodySite"):
@@ -28,7 +28,7 @@ def _texts(order: Order) -> list[str]:
 
 
 def requests_inpatient(order: Order) -> bool:
-    return any(not is_negated(t, m.start(), m.end()) for t in _texts(order) for m in _INPATIENT.finditer(t))
+    return any(not is_negated(t, m.start(), m.end()) for t in order_texts(order) for m in _INPATIENT.finditer(t))
 
 
 def _approaches(orders) -> set[str]:
@@ -36,7 +36,7 @@ def _approaches(orders) -> set[str]:
     for order in orders:
         for proc in order.of_class("fusion", "deformity_fusion"):
             found.add("anterior" if set(proc.codes) & ANTERIOR_CPT else "posterior" if proc.codes else "")
-        text = " ".join(_texts(order))
+        text = " ".join(order_texts(order))
         found |= {"anterior"} if _ANTERIOR.search(text) else set()
         found |= {"posterior"} if _POSTERIOR.search(text) and order.of_class("fusion", "deformity_fusion") else set()
     return found - {""}

@@ -90,6 +90,7 @@ class Measurement:
     levels: tuple[LevelRange, ...] = ()
     test: str | None = None                    # si_provocative_test: which test (faber, thigh_thrust, ...)
     positive: bool | None = None               # tests: positive / negative
+    guided: bool | None = None                 # SI-joint block: its record says image guidance (None: not a block)
 
 
 @dataclass(frozen=True)
