@@ -112,6 +112,14 @@ class Facts:
     measurements: tuple[Measurement, ...] = field(default=())
     diagnoses: tuple[Diagnosis, ...] = field(default=())
     unread: tuple[str, ...] = field(default=())   # what the chart holds but could not be read (a malformed date)
+    birth_date: date | None = None                # the Patient's birthDate, for age-dependent rules
+
+    def age(self) -> int | None:
+        """Age in whole years on the order's date."""
+        if self.birth_date is None:
+            return None
+        on = self.order_date()
+        return on.year - self.birth_date.year - ((on.month, on.day) < (self.birth_date.month, self.birth_date.day))
 
     @property
     def spine_orders(self) -> tuple[Order, ...]:

@@ -62,12 +62,16 @@ def test_stenosis_alone_does_not_support_fusion(order_sign):
 
 
 @pytest.mark.parametrize("conclusion, profile, indicated", [
-    ("PI-LL mismatch of 10 degrees.", None, False), ("PI-LL mismatch of 11 degrees.", None, True),
+    # The patient is 64: the SRS-Schwab 10° counted from the age-group target 6.8° (Lafage 2016).
+    ("PI-LL mismatch of 16.8 degrees.", None, False), ("PI-LL mismatch of 17 degrees.", None, True),
+    ("PI-LL mismatch of 15 degrees.", "evicore-cmm", False), ("PI-LL mismatch of 16 degrees.", "evicore-cmm", True),
     ("SVA 5 cm.", None, False), ("SVA 5.5 cm.", None, True),
     ("Pelvic tilt 20 degrees.", None, False), ("Pelvic tilt 21 degrees.", None, True),
     ("Lumbar scoliosis, Cobb angle 29 degrees.", None, False), ("Lumbar scoliosis, Cobb angle 30 degrees.", None, True),
     ("Lumbar scoliosis, Cobb angle 50 degrees.", "aetna-cpb-0743", False),
-    ("Lumbar scoliosis, Cobb angle 51 degrees.", "aetna-cpb-0743", True),
+    ("Lumbar scoliosis, Cobb angle 51 degrees. Oswestry Disability Index 42%.", "aetna-cpb-0743", True),
+    ("Lumbar scoliosis, Cobb angle 51 degrees.", "aetna-cpb-0743", False),   # no functional impairment
+    ("SVA 8 cm.", "evicore-cmm", False), ("SVA 8.5 cm.", "evicore-cmm", True),
     ("Thoracic kyphosis 75 degrees.", None, False), ("Thoracic kyphosis 76 degrees.", None, True),
     ("Very subtle thoracolumbar dextroscoliotic curvature.", None, False),
 ])

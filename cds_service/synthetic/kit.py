@@ -69,7 +69,9 @@ class Kit:
         return self.rng.choice(LUMBAR_LEVELS)
 
     def patient(self) -> dict:
-        age = self.rng.randint(35, 82)
+        # Under 65: the age-dependent rules (inpatient from 75, age-adjusted PI-LL) then leave each
+        # scenario about what it is named for.
+        age = self.rng.randint(35, 64)
         born = date(BASE_AUTHORED.year - age, 1, 1) + timedelta(days=self.rng.randint(0, 364))
         gender = self.rng.choice(("female", "male"))
         given = self.rng.choice(("Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan"))
