@@ -105,9 +105,9 @@ def _evaluate(facts: Facts, profile: Profile, orders) -> list[Finding]:
         return [Finding(rule, MET, orders, evidence, tuple(counted), (), thresholds)]
     status = NEEDS_DOCUMENTATION if not dated else NOT_MET
     flags, refused = assess_flags(facts, profile.rules["red_flags"], classes)
-    counted += refused
     if flags:
         return [Finding(rule, WAIVED, orders, evidence + tuple(f.evidence for f in flags),
                         tuple(counted) + waiver_points(flags), tuple(missing), thresholds)]
-    return [Finding(rule, status, orders, evidence, tuple(counted), tuple(missing), thresholds,
+    # A documented flag that waives nothing is said with what is missing: why no waiver applied.
+    return [Finding(rule, status, orders, evidence, tuple(counted), tuple(missing) + refused, thresholds,
                     data={"required": f"{amount} {unit}", "requirement_for": label})]

@@ -91,9 +91,9 @@ def _evaluate(facts: Facts, profile: Profile, orders) -> list[Finding]:
                          gap_days=rule["max_gap_days"])]
     else:
         missing = [point("pt-too-short", weeks=course_weeks(best_recent), needed=needed, gap_days=rule["max_gap_days"])]
-    counted += refused
     if flags:
         return [Finding(rule, WAIVED, orders, evidence + tuple(f.evidence for f in flags),
                         tuple(counted) + waiver_points(flags), tuple(missing), thresholds)]
-    return [Finding(rule, status, orders, evidence, tuple(counted), tuple(missing), thresholds,
+    # A documented flag that waives nothing is said with what is missing: why no waiver applied.
+    return [Finding(rule, status, orders, evidence, tuple(counted), tuple(missing) + refused, thresholds,
                     data={"weeks_needed": needed, "best_weeks": course_weeks(best) if best else 0})]

@@ -63,7 +63,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     codes = {c for o in orders for p in o.of_class("si_fusion") for c in p.codes}
 
     for code in sorted(codes & set(rule["unsupported_cpt"])):
-        missing.append(point("si-device-unsupported", code=code))
+        missing.append(point("si-device-unsupported", cpt=code))
     if "27280" in codes:
         pathways = _pathways(facts, orders, profile)
         counted += pathways
