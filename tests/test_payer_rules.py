@@ -279,8 +279,11 @@ def test_discogenic_fusion_needs_twelve_months(order_sign):
 
 # --- item 6: SI joint -----------------------------------------------------------------------------
 
-def _si(name: str, blocks=(("2025-03-10", 80), ("2025-04-10", 80)), guided: bool = False, born: str = "1961-03-02"):
-    chart = Golden(name, born).treated()
+def _si(name: str, blocks=(("2025-03-10", 80), ("2025-04-10", 80)), guided: bool = False, born: str = "1961-03-02",
+        treated: bool = True):
+    chart = Golden(name, born)
+    if treated:
+        chart.treated()
     chart.condition("Sacroiliitis, right", "M46.1", onset="2024-10-01")
     chart.observation("SI joint examination", value_string="Positive compression, thigh thrust, FABER tests; "
                       "negative distraction, Gaenslen.", effective="2025-04-01")
@@ -341,10 +344,12 @@ def test_open_si_fusion_only_on_its_pathways(order_sign):
 
 
 def test_red_flag_never_waives_si_fusion(order_sign):
-    chart = _si("si-ces", blocks=())
+    """A recent cauda equina syndrome waives the lumbar wait, never the SI-joint fusion's care and PT."""
+    chart = _si("si-ces", treated=False)
     chart.condition("Cauda equina syndrome", "G83.4", onset="2025-06-10")
     result = answer(order_sign, chart, [si_order(chart)])
-    assert SI_NO in topics(result) and "Red flag waives" not in card(result, SI_NO)
+    assert {SI_NO, PT, CARE} <= topics(result)
+    assert "Six months of conservative care not documented" in card(result, SI_NO)
 
 
 # --- item 7: inpatient setting --------------------------------------------------------------------
@@ -417,3 +422,18 @@ def test_thoracic_curve_does_not_support_a_lumbar_osteotomy(order_sign):
     assert {OST_OK, OST_NO} <= topics(result)
     assert "lies outside the deformity" in card(result, OST_NO)
     assert CPT  # the order carries CPT codes (build_charts' system), as EHRs send them
+
+
+@pytest.mark.parametrize("days, counted", [
+    (("2024-02-01", "2024-04-01", "2024-05-25"), True),     # four months of care inside the window
+    (("2023-08-01", "2023-10-01", "2023-11-25"), False),    # the same, ending days after the window opens
+])
+def test_care_before_the_window_is_another_episode(order_sign, days, counted):
+    """NASS base window 18 months (from 2023-12-20): care before it is not this episode's, whatever its length."""
+    chart = Golden(f"window-edge-{days[0]}").mri(STENOSIS_L45)
+    chart.pt_encounters()
+    for day in days:
+        chart.add({"resourceType": "MedicationRequest", "id": chart.id("med"), "status": "active", "intent": "order",
+                   "subject": chart.subject, "authoredOn": day,
+                   "medicationCodeableConcept": {"text": "naproxen 500 mg tablet"}})
+    assert (CARE not in topics(answer(order_sign, chart))) is counted
