@@ -11,7 +11,7 @@ from .care_courses import courses
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, WAIVED, Finding, point
 from .level_index import LevelIndex
 from .spec import Profile, RuleSpec
-from .waivers import assess_flags, waiver_points, waiving_flags
+from .waivers import assess_flags, by_waiver, waiver_points
 
 FUSION_CLASSES = {"fusion", "deformity_fusion", "osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior"}
 _REVISION = ("pseudarthrosis", "hardware_failure")
@@ -58,11 +58,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     orders = tuple(o for o in facts.spine_orders if o.classes & rule.applies_to)
     if not orders:
         return []
-    si = tuple(o for o in orders if "si_fusion" in o.classes)
-    if si and len(si) < len(orders) and waiving_flags(facts, profile.rules["red_flags"]):
-        # A red flag waives the wait for the lumbar orders, never for the SI-joint fusion.
-        return _evaluate(facts, profile, tuple(o for o in orders if o not in si)) + _evaluate(facts, profile, si)
-    return _evaluate(facts, profile, orders)
+    return by_waiver(facts, profile, orders, lambda group: _evaluate(facts, profile, group))
 
 
 def _evaluate(facts: Facts, profile: Profile, orders) -> list[Finding]:

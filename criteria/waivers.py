@@ -9,7 +9,7 @@ from fhir_mappings.dates import add_months
 from fhir_mappings.facts import Facts, RedFlag
 
 from .finding import Point, point
-from .spec import RuleSpec
+from .spec import Profile, RuleSpec
 
 
 def _why_not(flag: RedFlag, rule: RuleSpec, as_of: date, instability: bool) -> str | None:
@@ -60,3 +60,12 @@ def waiving_flags(facts: Facts, rule: RuleSpec, classes: frozenset[str] = frozen
 
 def waiver_points(flags) -> tuple[Point, ...]:
     return tuple(point("red-flag", flag.evidence, flag=flag.kind) for flag in flags)
+
+
+def by_waiver(facts: Facts, profile: Profile, orders, evaluate_group) -> list:
+    """evaluate_group over the orders as one group, or over the SI-joint fusions apart when a red flag
+    waives the other orders' wait (it never waives theirs)."""
+    si = tuple(o for o in orders if "si_fusion" in o.classes)
+    if si and len(si) < len(orders) and waiving_flags(facts, profile.rules["red_flags"]):
+        return evaluate_group(tuple(o for o in orders if o not in si)) + evaluate_group(si)
+    return evaluate_group(orders)
