@@ -30,20 +30,22 @@ class Course:
         return tuple(sorted({r.kind for r in self.records}))
 
 
-def covered_until(record: CareEpisode, supply_days: int) -> date:
+def covered_until(record: CareEpisode, cover_days: dict[str, int]) -> date:
+    """The last day a record covers: its end, or for a prescription or an injection on one day, the
+    days it stands for (a month's supply, an injection's effect)."""
     end = record.end or record.start
-    if record.kind == "medication" and not record.period:
-        end = max(end, record.start + timedelta(days=supply_days))
+    if not record.period and record.kind in cover_days:
+        end = max(end, record.start + timedelta(days=cover_days[record.kind]))
     return end
 
 
-def courses(records, as_of: date, window_start: date, max_gap_days: int, supply_days: int) -> list[Course]:
+def courses(records, as_of: date, window_start: date, max_gap_days: int, cover_days: dict[str, int]) -> list[Course]:
     """Courses of the dated records that reach into [window_start, as_of]; a course starting before
     the window counts from the window's start."""
     dated = sorted((r for r in records if r.start and r.start <= as_of), key=lambda r: r.start)
     found: list[list] = []
     for record in dated:
-        until = min(covered_until(record, supply_days), as_of)
+        until = min(covered_until(record, cover_days), as_of)
         if found and (record.start - found[-1][2]).days <= max_gap_days:
             found[-1][0].append(record)
             found[-1][2] = max(found[-1][2], until)

@@ -67,7 +67,8 @@ def _evaluate(facts: Facts, profile: Profile, orders) -> list[Finding]:
     label, amount, unit, param = requirement(classes, rule, fusion_indication(facts))
     as_of = facts.order_date()
     window_start = add_months(as_of, -rule["window_months"])
-    found = courses(facts.care, as_of, window_start, rule["max_gap_days"], rule["medication_supply_days"])
+    cover = {"medication": rule["medication_supply_days"], "injection": rule["injection_effect_days"]}
+    found = courses(facts.care, as_of, window_start, rule["max_gap_days"], cover)
     dated = [c for c in facts.care if c.start and c.start <= as_of]
     undated = [c for c in facts.care if not c.start]
     best = max(found, key=lambda c: c.days(as_of), default=None)
