@@ -1,5 +1,5 @@
-"""Total non-operative care: first dated care record to the order, against the longest
-requirement among the ordered procedures."""
+"""Non-operative care as courses (care_courses): inside the recent window, continuous, long enough
+for the indication, with the number of modalities the profile asks for (rules/conservative_care.yaml)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,24 +7,50 @@ from datetime import timedelta
 from fhir_mappings.dates import add_months
 from fhir_mappings.facts import Facts
 
+from .care_courses import courses
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, WAIVED, Finding, point
+from .level_index import LevelIndex
 from .spec import Profile, RuleSpec
-from .waivers import waiver_points, waiving_flags
+from .waivers import assess_flags, by_waiver, waiver_points
 
 FUSION_CLASSES = {"fusion", "deformity_fusion", "osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior"}
+_REVISION = ("pseudarthrosis", "hardware_failure")
+_SLIP_OR_MOTION = ("spondylolisthesis", "retrolisthesis", "instability") + _REVISION
 
 
-def requirement(classes: frozenset[str], rule: RuleSpec) -> tuple[str, int, str, str]:
+def fusion_indication(facts: Facts) -> str:
+    """revision: every fused level revises pseudarthrosis or hardware failure; discogenic: disc
+    degeneration is diagnosed and no fused level shows a slip, motion or failed fusion; else fusion."""
+    spaces = {s for o in facts.spine_orders for p in o.of_class("fusion", "deformity_fusion") for s in p.interspaces}
+    if not spaces:
+        return "fusion"
+    index = LevelIndex(facts)
+    if all(any(index.present(k, s) for k in _REVISION) for s in spaces):
+        return "revision"
+    if any(d.valueset == "disc_degeneration" for d in facts.diagnoses) and \
+            not any(index.present(k, s) for k in _SLIP_OR_MOTION for s in spaces):
+        return "discogenic"
+    return "fusion"
+
+
+_FUSION_REQUIREMENTS = {"fusion": "fusion_months", "revision": "revision_weeks", "discogenic": "discogenic_months"}
+
+
+def requirement(classes: frozenset[str], rule: RuleSpec, indication: str = "fusion") -> tuple[str, int, str, str]:
     """(procedure term, amount, unit, parameter) of the strictest requirement; 'decompression alone' only without fusion."""
     options = []
     if "si_fusion" in classes:
-        options.append(("si_fusion", rule["si_fusion_months"] * 30, rule["si_fusion_months"], "months", "si_fusion_months"))
+        options.append(("si_fusion", "si_fusion_months"))
     if classes & FUSION_CLASSES:
-        options.append(("fusion", rule["fusion_months"] * 30, rule["fusion_months"], "months", "fusion_months"))
+        options.append((indication if indication != "fusion" else "fusion", _FUSION_REQUIREMENTS[indication]))
     elif "decompression" in classes:
-        options.append(("decompression_alone", rule["decompression_weeks"] * 7, rule["decompression_weeks"], "weeks", "decompression_weeks"))
-    label, _, amount, unit, param = max(options, key=lambda o: o[1])
-    return label, amount, unit, param
+        options.append(("decompression_alone", "decompression_weeks"))
+
+    def days(option):
+        p = rule.parameters[option[1]]
+        return p.value * (7 if p.unit == "weeks" else 30)
+    label, param = max(options, key=days)
+    return label, rule[param], rule.parameters[param].unit, param
 
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
@@ -32,29 +58,53 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     orders = tuple(o for o in facts.spine_orders if o.classes & rule.applies_to)
     if not orders:
         return []
+    return by_waiver(facts, profile, orders, lambda group: _evaluate(facts, profile, group))
+
+
+def _evaluate(facts: Facts, profile: Profile, orders) -> list[Finding]:
+    rule = profile.rules["conservative_care"]
     classes = frozenset().union(*(o.classes for o in orders))
-    label, amount, unit, param = requirement(classes, rule)
+    label, amount, unit, param = requirement(classes, rule, fusion_indication(facts))
     as_of = facts.order_date()
-    dated = sorted((c for c in facts.care if c.start and c.start <= as_of), key=lambda c: c.start)
+    window_start = add_months(as_of, -rule["window_months"])
+    cover = {"medication": rule["medication_supply_days"], "injection": rule["injection_effect_days"]}
+    found = courses(facts.care, as_of, window_start, rule["max_gap_days"], cover)
+    dated = [c for c in facts.care if c.start and c.start <= as_of]
     undated = [c for c in facts.care if not c.start]
-    earliest = dated[0].start if dated else None
-    due = add_months(earliest, amount) if earliest and unit == "months" else (earliest + timedelta(weeks=amount) if earliest else None)
-    counted = [point("care-requirement", procedure=label, amount=amount, unit=unit, day=as_of)]
-    if earliest:
-        days = (as_of - earliest).days
-        counted.append(point("care-first", dated[0].evidence, start=earliest, weeks=days // 7, months=days // 30))
-        counted.append(point("care-kinds", kinds=tuple(sorted({c.kind for c in dated}))))
+    best = max(found, key=lambda c: c.days(as_of), default=None)
+    counted = [point("care-requirement", procedure=label, amount=amount, unit=unit, day=as_of),
+               point("care-window", since=window_start, months=rule["window_months"])]
+    for course in found:
+        counted.append(point("care-course", *(r.evidence for r in course.records[:1]), start=course.start,
+                             end=course.end(as_of), records=len(course.records), weeks=course.days(as_of) // 7,
+                             kinds=course.kinds, ongoing=course.to_order))
+    old = [c for c in dated if (c.end or c.start) < window_start]
+    if old:
+        counted.append(point("care-old", old[0].evidence, count=len(old), since=window_start))
     if undated:
         counted.append(point("care-undated", *(c.evidence for c in undated[:1]), count=len(undated)))
-    evidence = tuple(c.evidence for c in dated) + tuple(c.evidence for c in undated)
-    if due and due <= as_of:
-        return [Finding(rule, MET, orders, evidence, tuple(counted), (), (param,))]
-    missing = ((point("care-none", amount=amount, unit=unit),) if not earliest else
-               (point("care-too-short", amount=amount, unit=unit, due=due),))
-    status = NEEDS_DOCUMENTATION if not earliest else NOT_MET
-    flags = waiving_flags(facts, profile.rules["red_flags"])
+    kinds = tuple(sorted({k for c in found for k in c.kinds}))
+    evidence = tuple(r.evidence for c in found for r in c.records) + tuple(c.evidence for c in undated)
+    thresholds = (param, "window_months", "max_gap_days", "min_modalities")
+    due = None
+    if best is not None:
+        due = add_months(best.start, amount) if unit == "months" else best.start + timedelta(weeks=amount)
+    long_enough = due is not None and due <= best.end(as_of)
+    missing = []
+    if best is None:
+        missing.append(point("care-none" if not dated else "care-not-recent", amount=amount, unit=unit,
+                             since=window_start))
+    elif not long_enough:
+        missing.append(point("care-too-short", amount=amount, unit=unit, weeks=best.days(as_of) // 7))
+    if best is not None and len(kinds) < rule["min_modalities"]:
+        missing.append(point("care-modalities", count=len(kinds), needed=rule["min_modalities"], kinds=kinds))
+    if not missing:
+        return [Finding(rule, MET, orders, evidence, tuple(counted), (), thresholds)]
+    status = NEEDS_DOCUMENTATION if not dated else NOT_MET
+    flags, refused = assess_flags(facts, profile.rules["red_flags"], classes)
     if flags:
         return [Finding(rule, WAIVED, orders, evidence + tuple(f.evidence for f in flags),
-                        tuple(counted) + waiver_points(flags), missing, (param,))]
-    return [Finding(rule, status, orders, evidence, tuple(counted), missing, (param,),
+                        tuple(counted) + waiver_points(flags), tuple(missing), thresholds)]
+    # A documented flag that waives nothing is said with what is missing: why no waiver applied.
+    return [Finding(rule, status, orders, evidence, tuple(counted), tuple(missing) + refused, thresholds,
                     data={"required": f"{amount} {unit}", "requirement_for": label})]

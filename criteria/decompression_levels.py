@@ -7,14 +7,13 @@ from terminology.levels import format_interspaces
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, point
 from .fusion_levels import level_map
 from .context import context_of
-from .level_index import STENOSIS_GRADES, grade_rank
+from .level_index import grade_rank, qualifying_stenosis
 from .spec import Profile
 from .topics import LEVELS_NOT_DOCUMENTED
 
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     rule = profile.rules["decompression_levels"]
-    minimum = STENOSIS_GRADES.index(rule["min_stenosis_severity"])
     context = context_of(facts, profile)
     index = context.index
     thresholds = ("min_stenosis_severity", "ungraded_stenosis_counts")
@@ -33,10 +32,9 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
             continue
         lines, supported, evidence = [], [], []
         for space in ordered:
-            present = index.present("stenosis", space)
+            present = index.from_chart("stenosis", space)
             graded = [f for f in present if grade_rank(f.severity) is not None]
-            ok = [f for f in graded if grade_rank(f.severity) >= minimum]
-            ok += [f for f in present if f.severity is None and rule["ungraded_stenosis_counts"]]
+            ok = qualifying_stenosis(index, space, rule)
             evidence += [f.evidence for f in present]
             absent = index.absent("stenosis", space)
             if ok:
@@ -46,6 +44,10 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
             elif graded:
                 why = tuple(point("stenosis-low-grade", f.evidence, grade=f.severity,
                                   needed=rule["min_stenosis_severity"]) for f in graded)
+                lines.append(point("level-unsupported", level=str(space), why=why))
+            elif present:
+                why = tuple(point("stenosis-ungraded", f.evidence, needed=rule["min_stenosis_severity"])
+                            for f in present)
                 lines.append(point("level-unsupported", level=str(space), why=why))
             elif absent:
                 why = tuple(point("imaging-negative", f.evidence, finding="stenosis") for f in absent)

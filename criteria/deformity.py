@@ -9,7 +9,7 @@ from terminology.levels import Interspace, LevelRange, Vertebra
 
 from .context import context_of
 from .finding import INDICATED, Finding, Point, point
-from .spec import Profile, RuleSpec
+from .spec import COMPARISONS, Profile, RuleSpec
 
 # measurement name -> (threshold parameter, plane)
 CHECKS = (
@@ -32,15 +32,42 @@ class DeformityAssessment:
     headline: Point | None            # the first reason, for a summary
 
 
+def pi_ll_threshold(facts: Facts, rule: RuleSpec) -> tuple[float, int | None]:
+    """(PI-LL threshold, age it was adjusted for): with age-adjusted targets, the SRS-Schwab '+' width
+    is measured from the patient's age-group target (Lafage 2016) instead of from zero."""
+    base = rule["pi_ll_mismatch_deg"]
+    age = facts.age()
+    if not rule["age_adjusted_pi_ll"] or age is None:
+        return base, None
+    target = max((t for start, t in rule["age_pi_ll_targets"] if age >= start), default=0)
+    return max(base, target + base), age
+
+
+def _functional_impairment(facts: Facts, rule: RuleSpec) -> list:
+    """ODI or pain at the profile's level (Aetna: a curve over 50 degrees with functional impairment)."""
+    found = [m for m in facts.measurements if m.value is not None and (
+        (m.name == "odi" and m.value >= rule["impairment_odi"]) or
+        (m.name == "pain_score" and m.value >= rule["impairment_pain"]))]
+    return found
+
+
 def assess(facts: Facts, rule: RuleSpec) -> DeformityAssessment:
     reasons, shortfalls, evidence, region = [], [], [], set()
     sagittal_region = LevelRange(Vertebra.parse(rule["sagittal_upper_level"]), Vertebra.parse("S1")).interspaces()
+    pi_ll, age = pi_ll_threshold(facts, rule)
+    impairment = _functional_impairment(facts, rule)
     for name, param, plane in CHECKS:
         for m in (m for m in facts.measurements if m.name == name and m.value is not None):
             p = rule.parameters[param]
+            threshold = pi_ll if name == "pi_ll_mismatch" else p.value
             line = point("deformity-measure", m.evidence, measure=name, value=m.value, unit=m.unit,
-                         threshold=p.value, comparison=p.comparison)
-            if p.met_by(m.value):
+                         threshold=threshold, comparison=p.comparison, age=age if name == "pi_ll_mismatch" else None)
+            met = p.met_by(m.value) if threshold == p.value else COMPARISONS[p.comparison](m.value, threshold)
+            if met and name == "cobb_angle" and rule["cobb_needs_impairment"] and not impairment:
+                shortfalls.append(point("deformity-no-impairment", m.evidence, **line.values,
+                                        odi=rule["impairment_odi"], pain=rule["impairment_pain"]))
+                continue
+            if met:
                 reasons.append(line)
                 evidence.append(m.evidence)
                 if plane == "sagittal":

@@ -9,7 +9,7 @@ from terminology.levels import Interspace, LevelRange, format_interspaces
 from . import deformity
 from .context import context_of
 from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, Point, point
-from .level_index import LevelIndex
+from .level_index import LevelIndex, qualifying_stenosis
 from .spec import Profile, RuleSpec
 from .topics import LEVELS_NOT_DOCUMENTED
 
@@ -38,16 +38,35 @@ def _grade(severity: str | None) -> int:
     return int(severity) if severity and severity.isdigit() else 1
 
 
-def level_reasons(space: Interspace, index: LevelIndex, rule: RuleSpec, deformity_region, prior_fused) -> tuple[list, list]:
-    """Points for and against fusing one interspace."""
+def level_reasons(space: Interspace, index: LevelIndex, rule: RuleSpec, deformity_region, prior_fused,
+                  stenosis_rule: RuleSpec | None = None) -> tuple[list, list]:
+    """Points for and against fusing one interspace. stenosis_rule: decompression_levels, whose grade
+    decides whether stenosis at the level needs decompression (what a low-grade slip needs)."""
     reasons, gaps = [], []
+    stenosis = qualifying_stenosis(index, space, stenosis_rule) if stenosis_rule else []
+    with_stenosis = tuple(point("stenosis", f.evidence, grade=f.severity or "ungraded") for f in stenosis[:1])
     for fact in index.present("spondylolisthesis", space):
         grade = _grade(fact.severity)
-        if grade >= rule["min_listhesis_grade"]:
-            reasons.append(point("listhesis", fact.evidence, grade=fact.severity or "1", graded=bool(fact.severity)))
-        else:
+        if grade < rule["min_listhesis_grade"]:
             gaps.append(point("listhesis-low-grade", fact.evidence, grade=fact.severity or "1",
                               needed=rule["min_listhesis_grade"]))
+        elif grade >= rule["listhesis_alone_grade"]:
+            reasons.append(point("listhesis", fact.evidence, grade=fact.severity or "1", graded=bool(fact.severity)))
+        elif stenosis:
+            reasons.append(point("listhesis-with-stenosis", fact.evidence, *(f.evidence for f in stenosis[:1]),
+                                 grade=fact.severity or "1", graded=bool(fact.severity), why=with_stenosis))
+        else:
+            gaps.append(point("listhesis-without-stenosis", fact.evidence, grade=fact.severity or "1",
+                              alone=rule["listhesis_alone_grade"]))
+    retro = rule.parameters["retrolisthesis_mm"]
+    for fact in index.present("retrolisthesis", space):
+        values = dict(value=fact.value, threshold=retro.value, comparison=retro.comparison)
+        if fact.value is None or not retro.met_by(fact.value):
+            gaps.append(point("retrolisthesis-below", fact.evidence, **values))
+        elif stenosis:
+            reasons.append(point("retrolisthesis-with-stenosis", fact.evidence, why=with_stenosis, **values))
+        else:
+            gaps.append(point("retrolisthesis-without-stenosis", fact.evidence, **values))
     for fact in index.present("instability", space):
         reasons.append(point("instability", fact.evidence))
     for name, param in (("translation_flexion_extension", "translation_mm"),
@@ -86,7 +105,8 @@ def support(order: Order, facts: Facts, profile: Profile, index: LevelIndex | No
     ordered = tuple(sorted({s for p in order.of_class(*FUSION_CLASSES) for s in p.interspaces}))
     reasons, gaps = {}, {}
     for space in ordered:
-        reasons[space], gaps[space] = level_reasons(space, index, rule, assessment.region, prior)
+        reasons[space], gaps[space] = level_reasons(space, index, rule, assessment.region, prior,
+                                                    profile.rules["decompression_levels"])
     return LevelSupport(ordered, reasons, gaps)
 
 
@@ -119,7 +139,8 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         if not order.of_class(*FUSION_CLASSES):
             continue
         result = support(order, facts, profile, index, shape)
-        thresholds = ("min_listhesis_grade", "translation_mm", "angulation_deg")
+        thresholds = ("min_listhesis_grade", "listhesis_alone_grade", "retrolisthesis_mm", "translation_mm",
+                      "angulation_deg")
         if not result.ordered:
             findings.append(Finding(rule, NEEDS_DOCUMENTATION, (order,), (), (),
                                     (point("levels-missing", procedure="fusion"),), thresholds,
@@ -127,7 +148,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
             continue
         counted = tuple(describe(result)) + tuple(point("deformity-not-counted", why=p) for p in shape.shortfalls)
         evidence = tuple(dict.fromkeys(f.evidence for s in result.ordered for kind in
-                                       ("spondylolisthesis", "instability", "pseudarthrosis", "hardware_failure",
+                                       ("spondylolisthesis", "retrolisthesis", "instability", "pseudarthrosis", "hardware_failure",
                                         "destabilizing_decompression", "stenosis") for f in index.present(kind, s)))
         levels = level_map(result.ordered, result.supported, result.unsupported)
         if not result.unsupported:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fhir_mappings.facts import Facts
+from terminology.levels import format_interspaces
 
 from . import deformity
 from .context import context_of
@@ -9,6 +10,14 @@ from .finding import MET, NOT_MET, Finding, point
 from .spec import Profile
 
 OSTEOTOMY_CLASSES = ("osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior")
+
+
+def _outside(orders, region) -> tuple[str, ...]:
+    """Osteotomy levels outside the region of the deformity that meets a threshold (a thoracic curve
+    supports no lumbar osteotomy). An osteotomy written without levels cannot be placed: not judged here."""
+    inside = {v.index for s in region for v in (s.upper, s.lower)}
+    return tuple(str(level) for o in orders for p in o.of_class(*OSTEOTOMY_CLASSES) for level in p.levels
+                 if any(v.index not in inside for v in level.vertebrae()))
 
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
@@ -23,6 +32,12 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
                         deformity_rule.parameters, rule.sources + deformity_rule.sources, rule.profile)
     counted = result.reasons + result.shortfalls
     classes = frozenset(OSTEOTOMY_CLASSES)
+    outside = _outside(orders, result.region) if result.meets else ()
+    if outside:
+        region = format_interspaces(sorted(result.region)) or "none"
+        missing = (point("osteotomy-outside-deformity", levels=", ".join(outside), region=region),)
+        return [Finding(merged, NOT_MET, orders, result.evidence, counted, missing,
+                        deformity.thresholds(deformity_rule), classes=classes)]
     if result.meets:
         return [Finding(merged, MET, orders, result.evidence, counted, (), deformity.thresholds(deformity_rule),
                         classes=classes)]

@@ -85,4 +85,11 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         diagnoses=tuple(diagnoses),
         unread=tuple(unread),
         clinical=tuple(clinical),
+        birth_date=_birth_date(chart),
     )
+
+
+def _birth_date(chart: Chart):
+    patient = next((r for r in chart.resources if r.get("resourceType") == "Patient" and r.get("id") == chart.patient_id),
+                   None)
+    return _parse_date(patient.get("birthDate")) if patient and isinstance(patient.get("birthDate"), str) else None

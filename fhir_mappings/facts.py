@@ -61,6 +61,9 @@ class RedFlag:
     kind: str                                  # cauda_equina, progressive_motor_deficit, ...
     evidence: Evidence
     assertion: str = "present"                 # how the text asserted it (only present ones are made)
+    regions: frozenset[str] = frozenset()      # cervical, thoracic, thoracolumbar, lumbosacral: as its words or code say
+    qualifiers: frozenset[str] = frozenset()   # acute, healed, unstable (terminology/data/text/red_flag_details.yaml)
+    motor_grade: int | None = None             # lowest manual-muscle-test grade (0-5) written with it
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Measurement:
     levels: tuple[LevelRange, ...] = ()
     test: str | None = None                    # si_provocative_test: which test (faber, thigh_thrust, ...)
     positive: bool | None = None               # tests: positive / negative
+    guided: bool | None = None                 # SI-joint block: its record says image guidance (None: not a block)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,14 @@ class Facts:
     diagnoses: tuple[Diagnosis, ...] = field(default=())
     unread: tuple[str, ...] = field(default=())   # what the chart holds but could not be read (a malformed date)
     clinical: tuple["ClinicalFact", ...] = field(default=())   # nicotine, labs, scores, symptoms, herniations
+    birth_date: date | None = None                # the Patient's birthDate, for age-dependent rules
+
+    def age(self) -> int | None:
+        """Age in whole years on the order's date."""
+        if self.birth_date is None:
+            return None
+        on = self.order_date()
+        return on.year - self.birth_date.year - ((on.month, on.day) < (self.birth_date.month, self.birth_date.day))
 
     @property
     def spine_orders(self) -> tuple[Order, ...]:

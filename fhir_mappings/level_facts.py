@@ -40,8 +40,10 @@ from .text import clause_bounds, document
 from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
 
-LEVEL_KINDS = ("spondylolisthesis", "instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis",
-               "hardware_failure", "destabilizing_decompression")
+LEVEL_KINDS = ("spondylolisthesis", "retrolisthesis", "instability", "stenosis", "deformity", "prior_fusion",
+               "pseudarthrosis", "hardware_failure", "destabilizing_decompression")
+# A backward slip is its own kind: payers grade anterolisthesis, and hold a retrolisthesis to its millimetres.
+_RETRO = re.compile(r"retro", re.IGNORECASE)
 FUSION_CLASSES = ("fusion", "deformity_fusion")
 # A fusion named in text without any sign that it already happened ("L4-5 fusion is planned"):
 # read so it owns its levels, never reported except as the levels of a fusion Procedure.
@@ -584,13 +586,18 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
             continue     # hedged, planned, a relative's, counselling, or history that is no finding now
         negated = assertion == "negated"
         targets = [(lv, s) for lv in levels for s in _interspaces_of(mention.kind, lv)] or [(None, None)]
+        kind = mention.kind
+        if kind == "spondylolisthesis" and _RETRO.match(text, mention.start):
+            kind = "retrolisthesis"
         for level, space in targets:
             detail = _detail_for(reading, mention, level)
             anchor = (level.start, level.end) if level is not None else mention.span
+            if kind == "retrolisthesis":
+                detail = _Detail(value=reading.nearest_number((_TRANSLATION_MM, _single(_ANY_MM, reading, anchor)), anchor))
             present = not negated or reading.graded_here(detail, anchor)
             # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
             severity = detail.severity if present else None
-            statements.append(_Statement(mention.kind, space, present, quote, severity, detail.value,
+            statements.append(_Statement(kind, space, present, quote, severity, detail.value,
                                          written if present else "negated"))
     return tuple(statements)
 

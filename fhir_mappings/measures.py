@@ -549,6 +549,17 @@ def _read_text(text: str, si_context: bool) -> tuple[_Found, ...]:
     return tuple(_TextReader(text, si_context).read())
 
 
+_SI_BLOCK_DATA = load_text_data("si_blocks.yaml")
+_GUIDANCE = compile_phrases(_SI_BLOCK_DATA["image_guidance"])
+
+
+def _image_guided(resource: dict) -> bool:
+    """The record of a block says fluoroscopic or CT guidance, in words or by its CPT code."""
+    if any(code in _SI_BLOCK_DATA["guided_cpt"] for _, code in codings(resource, "code")):
+        return True
+    return any(_GUIDANCE.search(t) for t in list(concept_texts(resource, "code")) + list(narrative_texts(resource)))
+
+
 def _measurements_of(resource: dict) -> list[Measurement]:
     found = _observation(resource) if resource.get("resourceType") == "Observation" else []
     si_context = None
@@ -561,6 +572,7 @@ def _measurements_of(resource: dict) -> list[Measurement]:
     if not found:
         return []
     ref, day = reference(resource), clinical_period(resource)[0]
+    guided = _image_guided(resource) if any(f.name == SI_BLOCK for f in found) else None
     unique = list(dict.fromkeys((f.name, f.value, f.unit, f.levels, f.test, f.positive, f.quote) for f in found))
     seen, out = set(), []
     for name, value, unit, levels, test, positive, quote in unique:
@@ -568,7 +580,7 @@ def _measurements_of(resource: dict) -> list[Measurement]:
             continue
         seen.add((name, value, unit, levels, test, positive))
         out.append(Measurement(name, Evidence(ref, quote, day, quote=quote.strip("“”")), value, unit, levels, test,
-                               positive))
+                               positive, guided if name == SI_BLOCK else None))
     return out
 
 

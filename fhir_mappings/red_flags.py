@@ -3,16 +3,49 @@
 fracture, tumour, infection, myelopathy)."""
 from __future__ import annotations
 
+import re
+
 from terminology import valuesets
+from terminology.phrases import compile_phrases
+from terminology.systems import ICD10CM
 
 from .facts import Evidence, RedFlag
 from .negation import asserted_valueset_mentions
 from .text import document
-from .resources import clinical_period, codings, concept_texts, is_inactive, narrative_texts, reference
+from .text.rules import load_text_data
+from .resources import clinical_period, codings, concept_texts, is_inactive, narrative_texts, note_texts, reference
 
 RED_FLAG_SETS = ("cauda_equina", "progressive_motor_deficit", "spinal_fracture", "spinal_tumor",
                  "spinal_infection", "myelopathy")
 _RED_FLAG_SETS = frozenset(RED_FLAG_SETS)
+_DETAILS = load_text_data("red_flag_details.yaml")
+_REGIONS = {region: compile_phrases(words) for region, words in _DETAILS["regions"].items()}
+_QUALIFIERS = {name: compile_phrases(_DETAILS[name]) for name in ("healed", "acute", "unstable")}
+_MOTOR_GRADE = re.compile(_DETAILS["motor_grade"])
+
+
+def _code_details(code: str) -> tuple[str | None, str | None]:
+    """(region, encounter) an ICD-10-CM code states: M47.12 cervical; S32.011A lumbar, initial encounter."""
+    code = code.upper()
+    region = next((r for prefix, r in _DETAILS["icd10_region_prefixes"].items() if code.startswith(prefix)), None)
+    if region is None and code[:3] in _DETAILS["icd10_site_categories"] and len(code) > 5:
+        region = _DETAILS["icd10_site_digits"].get(code[5])
+    encounter = _DETAILS["icd10_encounter"].get(code[7]) if code[0] == "S" and len(code) == 8 else None
+    return region, encounter
+
+
+def _details(texts, codes) -> dict:
+    """Region, qualifiers and the lowest motor grade that the flag's own words and codes state."""
+    words = " ".join(t for t in texts if t)
+    regions = {r for r, pattern in _REGIONS.items() if pattern and pattern.search(words)}
+    qualifiers = {q for q, pattern in _QUALIFIERS.items() if pattern and pattern.search(words)}
+    for code in codes:
+        region, encounter = _code_details(code)
+        regions |= {region} if region else set()
+        qualifiers |= {"acute"} if encounter == "acute" else {"healed"} if encounter == "healed" else set()
+    grades = [int(g) for g in _MOTOR_GRADE.findall(words)]
+    return {"regions": frozenset(regions), "qualifiers": frozenset(qualifiers),
+            "motor_grade": min(grades) if grades else None}
 
 
 def _asserted_in_text(texts) -> list[tuple[str, str, str]]:
@@ -34,7 +67,10 @@ def red_flags_of(resource: dict) -> list[RedFlag]:
     if rtype == "Condition" and is_inactive(resource):
         return []
     kinds: dict[str, tuple[str, str | None]] = {}
+    own: list[str] = []          # a problem-list entry's words are all about its flag
+    codes = [code for system, code in codings(resource, "code") if system == ICD10CM]
     if rtype == "Condition":
+        own = list(concept_texts(resource, "code")) + list(note_texts(resource))
         for system, code in codings(resource, "code"):
             for name in valuesets.match_coding(system, code) & _RED_FLAG_SETS:
                 kinds.setdefault(name, (f"{code} {next(concept_texts(resource, 'code'), '')}".strip(), None))
@@ -45,7 +81,8 @@ def red_flags_of(resource: dict) -> list[RedFlag]:
     if not kinds:
         return []
     start, _ = clinical_period(resource)
-    return [RedFlag(name, Evidence(reference(resource), description, start, quote=quote))
+    return [RedFlag(name, Evidence(reference(resource), description, start, quote=quote),
+                    **_details(own + [description, quote or ""], codes if rtype == "Condition" else ()))
             for name, (description, quote) in kinds.items()]
 
 

@@ -52,7 +52,7 @@ def test_fusion_with_decompression_needs_the_fusion_requirement(order_sign):
     answer = order_sign(fhir.make_request(orders, chart))
     card = next(c for c in answer["cards"] if c["source"]["topic"]["code"] == TOPIC)
     assert "3 months" in card["summary"] and "fusion" in card["summary"]
-    assert "Fusion needs 3 months" in card["detail"] or "3 months only on" in card["detail"]
+    assert "3 months are required" in card["detail"]
 
 
 def test_undated_care_does_not_count(order_sign):
@@ -66,6 +66,11 @@ def test_undated_care_does_not_count(order_sign):
 
 def test_red_flag_waives_conservative_care(order_sign):
     orders = [fhir.service_request("Lumbar fusion L4-L5", cpts=["22633"], body_site="L4-L5")]
-    chart = [fhir.condition("Pathological fracture of lumbar vertebra", note="Progressive foot drop on the left.")]
+    # Dated in this episode and graded (CAM 161: 0-3/5): a red flag that deserves the name.
+    chart = [fhir.condition("Progressive foot drop, left", onset="2025-06-01", note="Ankle dorsiflexion 2/5, EHL 1/5.")]
     answer = order_sign(fhir.make_request(orders, chart))
     assert TOPIC not in topics(answer) and "pt-documentation-missing" not in topics(answer)
+    # The same words without a date, or without a grade, waive nothing (tests/test_payer_rules.py has the rest).
+    for flag in (fhir.condition("Progressive foot drop, left", note="Ankle dorsiflexion 2/5."),
+                 fhir.condition("Progressive foot drop, left", onset="2025-06-01")):
+        assert TOPIC in topics(order_sign(fhir.make_request(orders, [flag])))

@@ -35,7 +35,7 @@ L1_L5 = ("L1-L2", "L2-L3", "L3-L4", "L4-L5")
     ("Grade 1-2 anterolisthesis L4-5.", at("spondylolisthesis", "L4-L5", severity="1")),     # the lower grade
     ("Anterolisthesis of L4 on L5 with a slip of 30%.", at("spondylolisthesis", "L4-L5", severity="2", value=30.0)),
     ("Slip of 60% at L5-S1.", at("spondylolisthesis", "L5-S1", severity="3", value=60.0)),
-    ("Retrolisthesis of L2 on L3.", at("spondylolisthesis", "L2-L3")),
+    ("Retrolisthesis of L2 on L3.", at("retrolisthesis", "L2-L3")),
     ("Anterolisthesis of L5 measuring 4 mm.", at("spondylolisthesis", "L5-S1")),             # slipped vertebra over the next
     ("Spondylolisthesis at L3-4, L4-5 and L5-S1.", at("spondylolisthesis", "L3-L4", "L4-L5", "L5-S1")),
     ("No slip and fall reported.", set()),

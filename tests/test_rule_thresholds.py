@@ -40,7 +40,10 @@ def test_translation_threshold_by_profile(order_sign, mm, profile, supported):
 
 @pytest.mark.parametrize("profile, supported", [(None, True), ("aetna-cpb-0743", False), ("evicore-cmm", False)])
 def test_listhesis_grade_by_profile(order_sign, profile, supported):
-    chart = [fhir.report("MRI lumbar spine", "Grade 1 anterolisthesis of L3 on L4.", "2025-05-01")]
+    # NASS 2014: a grade-1 slip counts with stenosis needing decompression there (tests/test_payer_rules.py
+    # holds the same slip without stenosis); Aetna and eviCore want grade 2 whatever the stenosis.
+    chart = [fhir.report("MRI lumbar spine", "Grade 1 anterolisthesis of L3 on L4 with severe central stenosis at L3-4.",
+                         "2025-05-01")]
     answer = ask(order_sign, [FUSION_L3_L4], chart, profile)
     assert ("level-unsupported" not in topics(answer)) is supported
 
@@ -59,12 +62,16 @@ def test_stenosis_alone_does_not_support_fusion(order_sign):
 
 
 @pytest.mark.parametrize("conclusion, profile, indicated", [
-    ("PI-LL mismatch of 10 degrees.", None, False), ("PI-LL mismatch of 11 degrees.", None, True),
+    # The patient is 64: the SRS-Schwab 10° counted from the age-group target 6.8° (Lafage 2016).
+    ("PI-LL mismatch of 16.8 degrees.", None, False), ("PI-LL mismatch of 17 degrees.", None, True),
+    ("PI-LL mismatch of 15 degrees.", "evicore-cmm", False), ("PI-LL mismatch of 16 degrees.", "evicore-cmm", True),
     ("SVA 5 cm.", None, False), ("SVA 5.5 cm.", None, True),
     ("Pelvic tilt 20 degrees.", None, False), ("Pelvic tilt 21 degrees.", None, True),
     ("Lumbar scoliosis, Cobb angle 29 degrees.", None, False), ("Lumbar scoliosis, Cobb angle 30 degrees.", None, True),
     ("Lumbar scoliosis, Cobb angle 50 degrees.", "aetna-cpb-0743", False),
-    ("Lumbar scoliosis, Cobb angle 51 degrees.", "aetna-cpb-0743", True),
+    ("Lumbar scoliosis, Cobb angle 51 degrees. Oswestry Disability Index 42%.", "aetna-cpb-0743", True),
+    ("Lumbar scoliosis, Cobb angle 51 degrees.", "aetna-cpb-0743", False),   # no functional impairment
+    ("SVA 8 cm.", "evicore-cmm", False), ("SVA 8.5 cm.", "evicore-cmm", True),
     ("Thoracic kyphosis 75 degrees.", None, False), ("Thoracic kyphosis 76 degrees.", None, True),
     ("Very subtle thoracolumbar dextroscoliotic curvature.", None, False),
 ])
@@ -140,7 +147,8 @@ def test_all_criteria_met_gives_one_info_card(order_sign):
 def test_pelvic_fixation_needs_a_long_construct(order_sign, construct, supported):
     order = fhir.service_request(f"Posterior fusion {construct} with pelvic fixation", cpts=["22633", "22634", "22848"],
                                  body_site=construct)
-    chart = [fhir.report("XR lumbar spine", "Grade 1 anterolisthesis at L2-3, L3-4, L4-5 and L5-S1.", "2025-05-01")]
+    chart = [fhir.report("XR lumbar spine", "Grade 1 anterolisthesis at L2-3, L3-4, L4-5 and L5-S1. "
+                                                  "Moderate central canal stenosis at L2-3, L3-4, L4-5 and L5-S1.", "2025-05-01")]
     found = topics(ask(order_sign, [order], chart))
     assert "level-unsupported" not in found
     assert ("pelvic-fixation-unsupported" not in found) is supported
@@ -149,7 +157,8 @@ def test_pelvic_fixation_needs_a_long_construct(order_sign, construct, supported
 @pytest.mark.parametrize("levels, inpatient_supported", [("L4-L5", False), ("L3-L5", True)])
 def test_inpatient_setting(order_sign, levels, inpatient_supported):
     order = fhir.service_request(f"TLIF {levels}, inpatient admission", cpts=["22633"], body_site=levels)
-    chart = [fhir.report("XR lumbar spine", "Grade 1 anterolisthesis at L3-4 and L4-5.", "2025-05-01")]
+    chart = [fhir.report("XR lumbar spine", "Grade 1 anterolisthesis at L3-4 and L4-5. "
+                                                  "Moderate central canal stenosis at L3-4 and L4-5.", "2025-05-01")]
     assert ("inpatient-unsupported" not in topics(ask(order_sign, [order], chart))) is inpatient_supported
 
 

@@ -20,6 +20,7 @@ REQUIRED_SETS = {
     "spinal_instability", "scoliosis", "flat_back", "kyphosis", "ankylosing_spondylitis", "si_joint_disorder",
     "pseudarthrosis", "hardware_failure", "cauda_equina", "radiculopathy", "disc_degeneration",
     "progressive_motor_deficit", "spinal_fracture", "spinal_tumor", "spinal_infection", "myelopathy",
+    "inflammatory_arthropathy", "sleep_apnea", "heart_failure", "chronic_kidney_disease", "anticoagulation",
 }  # fmt: skip
 
 # ICD-10-CM codes the research note (criteria-terminology §2a, deps.md §6) lists, and where they belong.

@@ -21,7 +21,8 @@ def _place(k: Kit, where: str, text: str) -> dict:
     if where == "valueString":
         return k.observation("Imaging comment", value_string=text, effective=k.ago(days=30))
     if where == "condition_note":
-        return k.condition("Low back pain", "M54.50", onset=k.ago(days=200), note=text)
+        # Two months before the order: a red flag in the note belongs to this episode (red_flags recency).
+        return k.condition("Low back pain", "M54.50", onset=k.ago(days=60), note=text)
     if where == "procedure_note":
         return k.procedure("Right sacroiliac joint injection", performed=k.ago(days=60), note=text)
     raise ValueError(where)
@@ -79,7 +80,7 @@ CASES = [
     ("Severe central stenosis with crowding of the cauda equina", "conclusion", _fusion_without_pt, {PT_MISSING},
      "Severe central stenosis with cauda equina syndrome.", {MET}),
     ("Remote history of vertebral fracture (2005), healed", "condition_note", _fusion_without_pt, {PT_MISSING},
-     "Acute vertebral fracture.", {MET}),
+     "Acute unstable vertebral fracture.", {MET}),
     ("Non-contrast MRI shows grade 2 anterolisthesis at L5-S1", "conclusion", _fusion_with_stenosis("L5-S1"),
      {MET}, "No anterolisthesis at L5-S1.", {LEVEL}),
     ("No interval change of grade 2 anterolisthesis at L5-S1", "valueString", _fusion_with_stenosis("L5-S1"),

@@ -10,7 +10,9 @@ Chart = tuple[list[dict], list[dict]]
 
 def _listhesis(k: Kit, level: str) -> dict:
     grade = k.rng.choice((1, 2))
-    return k.report("MRI lumbar spine", f"Grade {grade} anterolisthesis at {short_level(level)}.",
+    # NASS 2014: a grade-1 slip supports fusion with stenosis there that needs decompression.
+    return k.report("MRI lumbar spine", f"Grade {grade} anterolisthesis at {short_level(level)}. "
+                    f"Moderate central canal stenosis at {short_level(level)}.",
                     k.ago(days=k.rng.randint(20, 60)))
 
 
@@ -148,7 +150,8 @@ def _si(positive: int | None = None, last_relief: int | None = None):
 def pelvic_fixation_short_construct(k: Kit) -> Chart:
     construct = k.rng.choice(("L3-S1", "L4-S1"))
     spaces = {"L3-S1": "L3-4, L4-5 and L5-S1", "L4-S1": "L4-5 and L5-S1"}[construct]
-    xr = k.report("XR lumbar spine", f"Grade 1 anterolisthesis at {spaces}.", k.ago(days=40))
+    xr = k.report("XR lumbar spine", f"Grade 1 anterolisthesis at {spaces}. Moderate central canal stenosis at {spaces}.",
+                  k.ago(days=40))
     order = k.order(f"Posterior fusion {construct} with pelvic fixation", ["22633", "22634", "22848"], construct)
     return [order], [*k.well_treated(), xr]
 

@@ -69,7 +69,9 @@ class Kit:
         return self.rng.choice(LUMBAR_LEVELS)
 
     def patient(self) -> dict:
-        age = self.rng.randint(35, 82)
+        # Under 65: the age-dependent rules (inpatient from 75, age-adjusted PI-LL) then leave each
+        # scenario about what it is named for.
+        age = self.rng.randint(35, 64)
         born = date(BASE_AUTHORED.year - age, 1, 1) + timedelta(days=self.rng.randint(0, 364))
         gender = self.rng.choice(("female", "male"))
         given = self.rng.choice(("Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan"))
@@ -105,7 +107,8 @@ class Kit:
     # Charts satisfy physical therapy and conservative care unless a scenario is about them.
     def medication_trial(self) -> dict:
         drug = self.rng.choice(("meloxicam 15 mg tablet", "naproxen 500 mg tablet", "gabapentin 300 mg capsule"))
-        return self.medication(drug, self.ago(days=self.rng.randint(255, 300)))    # about 9 months before
+        # About 7 months before: within six months of the PT course, so one continuous course of care.
+        return self.medication(drug, self.ago(days=self.rng.randint(200, 240)))
 
     def pt_course(self, visits: int = 8) -> list[dict]:
         """Weekly visits, the last one about a month before the order."""
