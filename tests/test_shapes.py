@@ -284,7 +284,7 @@ def test_sandbox_scenario_comes_in_the_shape_asked_for(service, http):
         assert ("shape_note" in body) == (shape == "payer")
     assert http.get(api, params={"seed": 5}, timeout=30).json()["shape"] == "coded"
     bad = http.get(api, params={"shape": "fhir"}, timeout=30)
-    assert bad.status_code == 400 and bad.json()["field"] == "shape" and "coded, ehr, payer" in bad.json()["message"]
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["shape"] and "coded, ehr, payer" in bad.json()["issue"][0]["diagnostics"]
 
 
 # -- where each shape's facts are read from ---------------------------------------------------------
