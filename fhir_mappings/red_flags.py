@@ -13,7 +13,8 @@ from .facts import Evidence, RedFlag
 from .negation import asserted_valueset_mentions
 from .text import document
 from .text.rules import load_text_data
-from .resources import clinical_period, codings, concept_texts, is_inactive, narrative_texts, note_texts, reference
+from .dates import parse_date
+from .resources import array, clinical_period, codings, concept_texts, is_inactive, narrative_texts, note_texts, obj, reference
 
 RED_FLAG_SETS = ("cauda_equina", "progressive_motor_deficit", "spinal_fracture", "spinal_tumor",
                  "spinal_infection", "myelopathy")
@@ -62,6 +63,8 @@ def _asserted_in_text(texts) -> list[tuple[str, str, str]]:
 def red_flags_of(resource: dict) -> list[RedFlag]:
     """The red flags one resource asserts."""
     rtype = resource.get("resourceType")
+    if rtype in ("ExplanationOfBenefit", "Claim"):
+        return _billed_red_flags(resource)
     if rtype not in ("Condition", "Observation", "DiagnosticReport", "DocumentReference"):
         return []
     if rtype == "Condition" and is_inactive(resource):
@@ -84,6 +87,33 @@ def red_flags_of(resource: dict) -> list[RedFlag]:
     return [RedFlag(name, Evidence(reference(resource), description, start, quote=quote),
                     **_details(own + [description, quote or ""], codes if rtype == "Condition" else ()))
             for name, (description, quote) in kinds.items()]
+
+
+def _billed_red_flags(claim: dict) -> list[RedFlag]:
+    """A payer holds a visit's diagnoses on its claim (ExplanationOfBenefit.diagnosis, CARIN BB): a billed
+    diagnosis is asserted for that visit, dated by the claim's service period."""
+    diagnoses = [d.get("diagnosisCodeableConcept") for d in array(claim.get("diagnosis")) if isinstance(d, dict)]
+    holder = {"code": [d for d in diagnoses if isinstance(d, dict)]}
+    kinds: dict[str, str] = {}
+    codes = [code for system, code in codings(holder, "code") if system == ICD10CM]
+    for system, code in codings(holder, "code"):
+        for name in valuesets.match_coding(system, code) & _RED_FLAG_SETS:
+            kinds.setdefault(name, f"{code} {next(concept_texts(holder, 'code'), '')}".strip() + " (billed diagnosis)")
+    if not kinds:
+        return []
+    day = _billed_day(claim)
+    return [RedFlag(name, Evidence(reference(claim), description, day, source="diagnosis"),
+                    **_details([description], codes))
+            for name, description in kinds.items()]
+
+
+def _billed_day(claim: dict):
+    period = obj(claim.get("billablePeriod"))
+    for value in (period.get("start"), *(obj(i).get("servicedDate") for i in array(claim.get("item"))), claim.get("created")):
+        day = parse_date(value) if isinstance(value, str) else None
+        if day:
+            return day
+    return None
 
 
 def map_red_flags(resources) -> tuple[RedFlag, ...]:

@@ -9,10 +9,6 @@ from cds_service.synthetic import SCENARIOS, SHAPES
 
 # (scenario, shape) -> what the service's readers miss. Not bent away in the data: real charts carry it.
 READER_MISSES = {
-    ("fusion-red-flag-cauda-equina", "payer"):
-        "a payer holds the cauda equina syndrome as ICD-10-CM G83.4 in ExplanationOfBenefit.diagnosis of the "
-        "visit's claim; the service reads claims only for care lines (fhir_mappings/care_sources.py), never "
-        "their diagnoses, so the red flag is missed and PT and conservative care are asked for",
 }
 
 
