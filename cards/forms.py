@@ -6,7 +6,6 @@ import json
 from functools import cache
 from importlib import resources
 
-from fhir.resources.R4B.task import Task
 
 from criteria import topics
 
@@ -75,5 +74,4 @@ def completion_task(form_id: str, patient_id: str, user_id: str | None, order_re
     }
     if authored_on:
         task["authoredOn"] = authored_on
-    Task.model_validate(task)
     return task

@@ -5,13 +5,14 @@ joined with commas, snake_case terms translated, nested points rendered in place
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from criteria.finding import Point
@@ -25,8 +26,29 @@ def text() -> dict:
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
+_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
+
+
+class _Substitution:
+    """A template that only substitutes names ("{{ count }} of {{ needed }}"), rendered without Jinja:
+    most wording is this simple and an answer renders dozens of them, each ~20x cheaper this way.
+    Same output as Jinja: str() of each value, one trailing newline dropped, a missing name an error."""
+
+    def __init__(self, source: str):
+        self.parts = _PLACEHOLDER.split(source.removesuffix("\n"))
+
+    def render(self, **values) -> str:
+        parts = self.parts
+        try:
+            return "".join(part if i % 2 == 0 else str(values[part]) for i, part in enumerate(parts))
+        except KeyError as missing:
+            raise UndefinedError(f"{missing.args[0]!r} is undefined") from None
+
+
 @cache
 def _template(source: str):
+    if "{%" not in source and "{#" not in source and "{{" not in _PLACEHOLDER.sub("", source):
+        return _Substitution(source)
     return _env.from_string(source)
 
 

@@ -34,6 +34,8 @@ def serve(host: str, port: int, workers: int) -> None:
         app = create_app()  # built before forking so configuration errors stop the start
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None  # one line naming the problem, not a traceback
+    from .warmup import warm
+    warm(app)   # rules loaded and frozen in the master: every worker starts warm (cds_service/warmup.py)
 
     class Server(BaseApplication):
         def load_config(self):

@@ -38,6 +38,7 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
         "static/sandbox/index.html",
         "static/sandbox/sandbox.css",
         "static/sandbox/sandbox.js",
+        "warmup_request.json",
     ),
     "cds_service.migrations": (
         "script.py.mako",

@@ -23,7 +23,7 @@ MAX_READS = 200
 
 @dataclass(frozen=True)
 class Linked:
-    resources: list[dict]              # the chart, Binary bodies folded in, linked resources added
+    resources: list[dict]              # the chart in its order, Binary bodies folded in, then the linked resources read
     unavailable: tuple[str, ...] = ()  # what was pointed at but could not be read, in words
 
 

@@ -92,11 +92,15 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     hydrated = patient_binding.bind(hydrated, context["patientId"])
     # Results, referenced Medications and attachment Binaries named by what was bound, read inside
     # the same budget; what they bring is bound to the patient too.
-    linked = follow_links(hydrated.all_resources(), fhir_server=request.get("fhirServer"), access_token=token,
+    bound = hydrated.all_resources()
+    linked = follow_links(bound, fhir_server=request.get("fhirServer"), access_token=token,
                           client=fhir_client, budget=budget)
     if budget is not None:
         budget.expire()   # no thread keeps reading for a call already answered
-    resources = [r for r in linked.resources if patient_binding.belongs(r, context["patientId"])]
+    # follow_links keeps the bound resources first (Binary bodies folded into copies) and appends what
+    # it read: only those are new to the patient check.
+    read = linked.resources[len(bound):]
+    resources = linked.resources[:len(bound)] + [r for r in read if patient_binding.belongs(r, context["patientId"])]
     left_out = len(linked.resources) - len(resources)
     unavailable = tuple(hydrated.failures.values()) + linked.unavailable
     if left_out:

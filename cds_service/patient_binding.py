@@ -63,6 +63,8 @@ def names_patient(reference, patient_id: str) -> bool:
     """True when a FHIR Reference points at Patient/<patient_id> (relative, absolute or versioned)."""
     if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
         return False
+    if reference["reference"] == "Patient/" + patient_id:   # the common form, checked without splitting
+        return True
     segments = reference["reference"].split("?", 1)[0].rstrip("/").split("/")
     if len(segments) >= 4 and segments[-2] == "_history":
         segments = segments[:-2]

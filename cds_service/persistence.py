@@ -173,7 +173,7 @@ class Store:
 
     def _add_audit(self, row: dict) -> None:
         with self.engine.begin() as conn:
-            conn.execute(audit.insert().values(**row))
+            conn.execute(audit.insert(), row)   # parameters, not .values(): the compiled statement is cached
 
     def audit_rows(self, kind: str | None = None) -> list[dict]:
         return self._rows(audit, audit.c.kind, kind)

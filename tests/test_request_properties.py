@@ -236,3 +236,26 @@ def test_a_server_error_fails_the_check(client, monkeypatch):
     response = post(client, SERVICE_PATH, json.dumps(order_sign_request()).encode())
     with pytest.raises(AssertionError, match="HTTP 500"):
         check_answer(response)
+
+
+# -- the compiled validator agrees with jsonschema ---------------------------------------------------
+# cds_service/validation.py asks jsonschema-rs "valid?" first and only asks jsonschema for the error of
+# an invalid body: the two must agree on every body, or a bad request would pass unchecked.
+
+def _agree(document, schema_name: str) -> None:
+    from cds_service import validation
+    fast = validation._fast_validator(schema_name).is_valid(document)
+    slow = not any(True for _ in validation._validator(schema_name).iter_errors(document))
+    assert fast == slow, (fast, slow)
+
+
+@SETTINGS
+@given(body=mutated(order_sign_request))
+def test_the_compiled_validator_agrees_on_mutated_order_sign_requests(body):
+    _agree(body, "order_sign_request.schema.json")
+
+
+@SETTINGS
+@given(body=mutated(feedback_request) | json_values)
+def test_the_compiled_validator_agrees_on_mutated_feedback(body):
+    _agree(body, "feedback.schema.json")

@@ -11,6 +11,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from cds_service.cli import main
@@ -54,6 +55,16 @@ def crd_service(tmp_path_factory):
     server.stop()
 
 
+def written_resources_are_r4(answer: dict) -> None:
+    """What the service writes (suggested orders and Tasks, coverage-information updates) is built by
+    cards/ without a model check on the hot path: every answer of every scenario is checked here."""
+    actions = [a for card in answer["cards"] for s in card.get("suggestions", ()) for a in s["actions"]]
+    for action in actions + answer.get("systemActions", []):
+        if "resource" in action:
+            model = get_fhir_model_class(action["resource"]["resourceType"])
+            model.model_validate(action["resource"])
+
+
 # -- over HTTP, with prefetch --------------------------------------------------------------------
 @pytest.mark.integration
 @pytest.mark.parametrize("name, shape", list(cases()))
@@ -66,6 +77,7 @@ def test_scenario_answers_alike_in_every_shape(name, shape, crd_service, payer_s
         response = http.post(url, json=instance.request, timeout=60)
         assert response.status_code == 200, response.text
         answers[each] = response.json()
+        written_resources_are_r4(answers[each])
     got = topics(answers[shape])
     cards = [c["summary"] + "\n" + c.get("detail", "") for c in answers[shape]["cards"]]
     assert got == scenario.expected_in(shape), cards
