@@ -234,9 +234,14 @@ def _protected(path: str) -> bool:
     return path == "/cds-services" or path.startswith("/cds-services/")
 
 
+UNAUTHORIZED = {"resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "login",
+                           "diagnostics": "unauthorized: send a bearer JWT this service accepts (see GET /openapi.json)"}]}
+
+
 def _unauthorized() -> Response:
     # The same answer whatever the reason: details help an attacker more than a client.
-    response = jsonify(error="unauthorized")
+    response = jsonify(UNAUTHORIZED)
     response.status_code = 401
     response.headers["WWW-Authenticate"] = "Bearer"
     return response

@@ -56,12 +56,6 @@ class DataUnavailable(ServiceError):
     code = "incomplete"
 
 
-class NotReady(ServiceError):
-    """The service cannot answer: a data file it needs is missing or broken (a broken install)."""
-    status = 503
-    code = "transient"
-
-
 class ServiceUnavailable(ServiceError):
     """A dependency (the database) did not answer in time: try again later, nothing was acknowledged."""
     status = 503
@@ -70,6 +64,14 @@ class ServiceUnavailable(ServiceError):
     def __init__(self, message: str, *, field: str | None = None, retry_after: int = 5):
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class NotReady(ServiceUnavailable):
+    """The service cannot answer: a data file it needs is missing or broken (a broken install, or files
+    replaced mid-deploy). A client may retry later, so it gets Retry-After like any other 503."""
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 30):
+        super().__init__(message, field=field, retry_after=retry_after)
 
 
 class NotAcceptable(ServiceError):

@@ -134,7 +134,7 @@ def assert_ok(response: requests.Response, path: str) -> None:
 
 def assert_unauthorized(response: requests.Response) -> None:
     assert response.status_code == 401, response.text
-    assert response.json() == {"error": "unauthorized"}
+    assert response.json() == auth.UNAUTHORIZED and response.json()["issue"][0]["code"] == "login"
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
@@ -487,7 +487,7 @@ def test_app_with_only_its_public_url_requires_auth_and_trusts_nobody(tmp_path, 
     assert len(warnings) == 1 and "CDS_TRUSTED_ISSUERS" in warnings[0].getMessage()
     client = app.test_client()
     response = client.get(DISCOVERY_PATH, headers=bearer(token("http://localhost/cds-services")))
-    assert response.status_code == 401 and response.get_json() == {"error": "unauthorized"}
+    assert response.status_code == 401 and response.get_json() == auth.UNAUTHORIZED
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert client.get(DISCOVERY_PATH).status_code == 401
     preflight = client.options(SERVICE_PATH, headers={"Origin": "https://sandbox.cds-hooks.org",

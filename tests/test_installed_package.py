@@ -152,6 +152,7 @@ def test_a_missing_data_file_makes_an_installed_copy_unready_not_500(wheel, tmp_
         answer = requests.post(server.url + SERVICE_PATH, json=body, timeout=60)
         assert answer.status_code == 503, answer.text[:500]
         assert "cards/questionnaires/spine-pt-course.json is missing" in answer.text
+        assert answer.json()["resourceType"] == "OperationOutcome" and int(answer.headers["Retry-After"]) > 0
     # A rule file removed before the start: the copy starts (no crash loop) and says which file.
     (site / "criteria" / "rules" / "si_fusion.yaml").unlink()
     with serve(python, tmp_path / "run2") as server:

@@ -169,5 +169,6 @@ def test_json_error_body_check_rejects_non_json_4xx(status, content_type, conten
         checks.json_error_body(None, _FakeResponse(status, content_type, content), None)
     outcome = b'{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": "x"}]}'
     assert checks.json_error_body(None, _FakeResponse(status, "application/json", outcome), None) is None
-    assert checks.json_error_body(None, _FakeResponse(401, "application/json", b'{"error": "unauthorized"}'), None) is None
+    with pytest.raises(AssertionError):   # the 401 is an OperationOutcome like every other error
+        checks.json_error_body(None, _FakeResponse(401, "application/json", b'{"error": "unauthorized"}'), None)
     assert checks.json_error_body(None, _FakeResponse(500, "text/html", b"<h1>boom</h1>"), None) is None  # 5xx: not_a_server_error's job

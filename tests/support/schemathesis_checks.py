@@ -23,8 +23,6 @@ def json_error_body(ctx, response, case):
         body = json.loads(response.content)
     except ValueError as exc:
         raise AssertionError(f"{response.status_code} answered with a body that is not JSON: {exc}") from None
-    if response.status_code == 401 and isinstance(body, dict) and isinstance(body.get("error"), str):
-        return None
     issues = body.get("issue") if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
     if not (isinstance(issues, list) and issues and isinstance(issues[0], dict)
             and isinstance(issues[0].get("code"), str) and isinstance(issues[0].get("diagnostics"), str)):
