@@ -17,6 +17,7 @@ PASS/FAIL line per issue-15 target. BENCH_QUICK=1: 2 s rows and a short loss run
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -44,7 +45,7 @@ SERVICE_PATH = "/cds-services/spine-surgery-order-sign"
 OUT = Path("bench-results")
 
 
-def seconds(size: int) -> float:
+def seconds(size: int) -> int:
     return 2 if QUICK else ROW_SECONDS[size]
 
 
@@ -98,10 +99,12 @@ def warm(url: str, body: bytes) -> float:
     return time.perf_counter() - start
 
 
-def row_seconds(size: int, one_request: float) -> float:
-    """The row's duration, long enough for a few requests at 1 connection whatever the chart costs
-    (wrk drops requests still in flight at its deadline: a row shorter than one request measures nothing)."""
-    return round(max(seconds(size), min(MAX_ROW_SECONDS, MIN_REQUESTS * one_request)), 1)
+def row_seconds(size: int, one_request: float, connections: int) -> int:
+    """The row's duration, long enough for a few requests per connection whatever the chart costs
+    (wrk drops requests still in flight at its deadline: a row shorter than one request measures
+    nothing). More connections than workers wait their turn, so their requests take longer."""
+    wanted = MIN_REQUESTS * one_request * max(1, connections / WORKERS)
+    return math.ceil(max(seconds(size), min(MAX_ROW_SECONDS, wanted)))   # wrk takes whole seconds
 
 
 def measure(server: ServerProcess, body_file: Path, duration: float, connections: int, threads: int) -> dict:
@@ -128,11 +131,12 @@ def compare_sizes(service: ServerProcess, floor: ServerProcess) -> list[dict]:
             measured = {}
             for name, server in (("floor", floor), ("service", service)):
                 try:
-                    duration = row_seconds(size, warm(server.url + SERVICE_PATH, body))
+                    one_request = warm(server.url + SERVICE_PATH, body)
                 except requests.RequestException as exc:
                     measured[name] = {c: {"failed": f"warm-up: {exc}"} for c, _ in LOADS}
                     continue
-                measured[name] = {c: measure(server, body_file, duration, c, t) for c, t in LOADS}
+                measured[name] = {c: measure(server, body_file, row_seconds(size, one_request, c), c, t)
+                                  for c, t in LOADS}
             for connections, threads in LOADS:
                 row = {**base, "connections": connections, "threads": threads,
                        "service": measured["service"][connections], "floor": measured["floor"][connections]}
@@ -230,8 +234,6 @@ def main() -> int:
                "checks": [{"target": name, "pass": ok, "measured": value} for name, ok, value in checks],
                "bench_seconds": round(time.perf_counter() - started)}
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
-    report.plot(rows, OUT / "latency.png",
-                f"order-sign latency vs chart size (wrk, 1 connection; gunicorn {WORKERS} asyncio workers; {host['cores']} cores)")
     text = "\n".join([
         f"Machine: {machine.summary(host)}", "",
         f"wrk rows (service and floor: gunicorn, {WORKERS} asyncio workers; {'BENCH_QUICK: 2 s' if QUICK else '5-8 s'} per row, "
@@ -246,6 +248,8 @@ def main() -> int:
         *report.check_lines(checks)])
     (OUT / "report.md").write_text(text + "\n")
     print("\n" + text)
+    report.plot(rows, OUT / "latency.png",
+                f"order-sign latency vs chart size (wrk, 1 connection; gunicorn {WORKERS} asyncio workers; {host['cores']} cores)")
     failed = [r for r in rows if r["service"].get("failed") or r["floor"].get("failed")]
     if failed or loss["errors"] or loss["lost"]:
         print(f"\nBENCH FAILED: {len(failed)} rows with errors, {loss['errors']} errors and {loss['lost']} lost "

@@ -57,16 +57,18 @@ def failure(result: dict) -> str | None:
     return "; ".join(problems) or None
 
 
-def command(url: str, body_file: Path, *, connections: int, threads: int, seconds: float) -> list[str]:
-    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", f"--timeout={TIMEOUT_S}s",
+def command(url: str, body_file: Path, *, connections: int, threads: int, seconds: int) -> list[str]:
+    if seconds != int(seconds) or seconds < 1:
+        raise ValueError(f"wrk runs whole seconds, not {seconds!r}")   # it reads -d3.5s as a usage error
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", f"--timeout={TIMEOUT_S}s",
             "-s", str(SCRIPT), url, "--", str(body_file)]
 
 
-def run(url: str, body_file: Path, *, connections: int, threads: int, seconds: float) -> dict:
+def run(url: str, body_file: Path, *, connections: int, threads: int, seconds: int) -> dict:
     if shutil.which("wrk") is None:
         raise WrkError("wrk is not installed: run benchmarks/install-wrk (apt-get install -y wrk as root)")
     argv = command(url, body_file, connections=connections, threads=threads, seconds=seconds)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + TIMEOUT_S + 30)
     if done.returncode != 0:
-        raise WrkError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+        raise WrkError(f"{' '.join(argv)} exited {done.returncode}: {(done.stderr + done.stdout).strip()[-2000:]}")
     return {**parse(done.stdout), "connections": connections, "threads": threads}
