@@ -31,6 +31,7 @@ import requests
 
 from benchmarks import machine, profile_stages, report, wrk
 from benchmarks.charts import bench_request, chart_size, note_counts, sized_request
+from benchmarks.servers import WORKERS, floor_command, service_command
 from tests.support.servers import ServerProcess, mini_fhir_command
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -40,23 +41,12 @@ ROW_SECONDS = {50: 5, 200: 5, 1000: 5, 10000: 8}   # the whole bench stays near 
 MIN_REQUESTS = 5          # at 1 connection, at least about this many per row...
 MAX_ROW_SECONDS = 30      # ...unless one request takes longer than 6 s
 LOSS_SECONDS = 3 if QUICK else 10
-WORKERS = int(os.environ.get("WEB_CONCURRENCY", "2"))   # `spine-cds serve`'s default, for both servers
 SERVICE_PATH = "/cds-services/spine-surgery-order-sign"
 OUT = Path("bench-results")
 
 
 def seconds(size: int) -> int:
     return 2 if QUICK else ROW_SECONDS[size]
-
-
-def service_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(WORKERS)]
-
-
-def floor_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "benchmarks.floor", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(WORKERS)]
 
 
 def load(url: str, body_file: Path | None, seconds: float, concurrency: int = 4, **extra) -> dict:
