@@ -23,15 +23,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+import orjson
 import requests
 
 from benchmarks import machine, profile_stages, report, wrk
 from benchmarks.charts import bench_request, chart_size, note_counts, sized_request
-from benchmarks.servers import WORKERS, floor_command, service_command
+from benchmarks.servers import WORKERS, floor_command, service_command, warm
 from tests.support.servers import ServerProcess, mini_fhir_command
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -60,35 +60,6 @@ def load(url: str, body_file: Path | None, seconds: float, concurrency: int = 4,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def warm(url: str, body: bytes) -> float:
-    """Two rounds of two concurrent requests (so both workers likely see the body), one round when
-    slow, then one request alone; returns how long that one took (s)."""
-    failures = []
-
-    def post():
-        try:
-            requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=120).raise_for_status()
-        except requests.RequestException as exc:
-            failures.append(exc)
-
-    for _ in range(2):
-        start = time.perf_counter()
-        pair = [threading.Thread(target=post) for _ in range(2)]
-        for t in pair:
-            t.start()
-        for t in pair:
-            t.join()
-        if failures:
-            raise failures[0]
-        if time.perf_counter() - start > 1:
-            break
-    start = time.perf_counter()
-    post()
-    if failures:
-        raise failures[0]
-    return time.perf_counter() - start
-
-
 def row_seconds(size: int, one_request: float, connections: int) -> int:
     """The row's duration, long enough for a few requests per connection whatever the chart costs
     (wrk drops requests still in flight at its deadline: a row shorter than one request measures
@@ -113,8 +84,8 @@ def compare_sizes(service: ServerProcess, floor: ServerProcess) -> list[dict]:
         for notes in (False, True):
             request = bench_request(size, notes)
             body_file = OUT / f"order-sign-{size}{'-notes' if notes else ''}.json"
-            body_file.write_bytes(json.dumps(request).encode())
-            body = body_file.read_bytes()
+            body = orjson.dumps(request)   # compact, as EHRs send it; the same bytes as the stage profile's
+            body_file.write_bytes(body)
             counts = note_counts(size) if notes else (0, 0)
             base = {"size": chart_size(request), "notes": notes, "notes_count": counts[0], "reports_count": counts[1],
                     "body_kb": round(len(body) / 1024)}

@@ -53,19 +53,20 @@ ORDER = [*STAGES, "other", "total"]
 class StageTimer:
     """Exclusive CPU time per stage: a wrapper's own time, less that of the wrapped calls inside it."""
 
-    def __init__(self):
+    def __init__(self, clock=time.process_time):
+        self.clock = clock
         self.spent: dict[str, float] = defaultdict(float)
         self._stack: list[list] = []   # [stage, start, time of nested wrapped calls]
 
     def wrap(self, stage: str, fn):
         def timed(*args, **kwargs):
-            frame = [stage, time.process_time(), 0.0]
+            frame = [stage, self.clock(), 0.0]
             self._stack.append(frame)
             try:
                 return fn(*args, **kwargs)
             finally:
                 self._stack.pop()
-                took = time.process_time() - frame[1]
+                took = self.clock() - frame[1]
                 self.spent[stage] += took - frame[2]
                 if self._stack:
                     self._stack[-1][2] += took

@@ -78,11 +78,11 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for ax, notes in zip(axes, (False, True)):
         latency_rows = [r for r in rows if r["notes"] == notes and r["connections"] == 1]
-        for name, style in (("service", "o-"), ("floor", "s--")):
+        for name, style, color in (("service", "o-", "tab:blue"), ("floor", "s--", "tab:green")):
             measured = [r for r in latency_rows if not r[name].get("failed")]
             sizes = [r["size"] for r in measured]
-            ax.plot(sizes, [r[name]["p50_ms"] for r in measured], style, label=f"{name} p50")
-            ax.plot(sizes, [r[name]["p99_ms"] for r in measured], style, alpha=0.4, label=f"{name} p99")
+            ax.plot(sizes, [r[name]["p50_ms"] for r in measured], style, color=color, label=f"{name} p50")
+            ax.plot(sizes, [r[name]["p99_ms"] for r in measured], style, color=color, alpha=0.35, label=f"{name} p99")
         ax.set_xscale("log"), ax.set_yscale("log")
         ax.set_xlabel("chart size (resources in prefetch)")
         ax.set_title("with notes (3 % notes, 0.5 % HTML reports)" if notes else "without notes", fontsize=10)
