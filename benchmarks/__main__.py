@@ -213,7 +213,7 @@ def main() -> int:
                 f"order-sign latency vs chart size (wrk, 1 connection; gunicorn {WORKERS} asyncio workers; {host['cores']} cores)")
     failed = [r for r in rows if r["service"].get("failed") or r["floor"].get("failed")]
     if failed or loss["errors"] or loss["lost"]:
-        print(f"\nBENCH FAILED: {len(failed)} rows with errors, {loss['errors']} errors and {loss['lost']} lost "
+        print(f"\nBENCH FAILED: {len(failed)} rows failed, {loss['errors']} errors and {loss['lost']} lost "
               "feedback posts in the loss run (see above)", file=sys.stderr)
         return 1
     return 0

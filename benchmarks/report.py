@@ -62,7 +62,7 @@ def checks(rows: list[dict], fetch: dict, loss: dict) -> list[tuple[str, bool, s
     out.append(("load without loss", loss["errors"] == 0 and loss["lost"] == 0,
                 f"{loss['errors']} errors, {loss['feedback']['count']} feedback sent, {loss['feedback_stored']} stored"))
     failed = [r for r in rows if r["service"].get("failed") or r["floor"].get("failed")]
-    out.append(("every row answered 2xx only, no socket errors", not failed,
+    out.append(("every row measured: 2xx answers only, no socket errors or timeouts, at least one answer", not failed,
                 f"{len(failed)} of {len(rows)} rows failed" if failed else f"{len(rows)} rows"))
     return out
 
