@@ -5,7 +5,8 @@
    (latency) and 4 connections / 2 threads (throughput), against the service (`spine-cds serve`) and
    the floor (benchmarks/floor.py, a bare Flask route parsing the same body, served by the same
    `serve` code: same asyncio workers, worker count and body buffering), one server at a time.
-   Every non-2xx answer or socket error fails its row, loudly, and the bench exits 1.
+   Every non-2xx answer, socket error or timeout fails its row, loudly (as does a row with no answer
+   at all), and the bench exits 1.
 2. Fallback fetch (Python client): prefetch omitted, a FHIR server adding 100 ms to every query:
    the answer should take about the slowest query, not the sum.
 3. Load without loss (Python client, benchmarks/load.py): order-sign calls and distinct feedback
