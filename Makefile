@@ -41,7 +41,9 @@ tests/interop/node_modules: tests/interop/package-lock.json
 test: $(TEST_STAMP) tests/interop/node_modules
 	$(BIN)/python -m pytest
 
+# wrk drives the load (benchmarks/install-wrk installs the Debian package when missing); BENCH_QUICK=1: 2 s rows.
 bench: $(TEST_STAMP)
+	benchmarks/install-wrk
 	$(PIP) install -e '.[test,bench]'
 	$(BIN)/python -m benchmarks
 

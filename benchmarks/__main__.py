@@ -1,51 +1,57 @@
 """`make bench`: the service against the framework floor, side by side in one run.
 
-1. Latency and throughput at chart sizes 50, 200, 1,000 and 10,000 resources: the service and a
-   floor app (bare Flask parsing the same body) under the same gunicorn settings (2 sync workers),
-   driven one at a time by a separate load process. Reports p50/p99, throughput and service/floor.
-2. Fallback fetch: prefetch omitted, a FHIR server adding 100 ms to every query: the answer
-   should take about the slowest query (a few, with more queries than workers), not the sum.
-3. Load without loss: order-sign calls and distinct feedback posts at once; every feedback post
-   answered 200 must be in the database.
-Writes bench-results/results.json, bench-results/latency.png and prints the table.
+1. Rows (wrk, benchmarks/wrk.py): at 50, 200, 1,000 and 10,000 resources, each without and with
+   notes (3 % ~4 KB base64 visit notes, 0.5 % HTML report bodies), at 1 connection / 1 wrk thread
+   (latency) and 4 connections / 2 threads (throughput), against the service (`spine-cds serve`) and
+   the floor (benchmarks/floor.py, a bare Flask route parsing the same body, served by the same
+   `serve` code: same asyncio workers, worker count and body buffering), one server at a time.
+   Every non-2xx answer, socket error or timeout fails its row, loudly (as does a row with no answer
+   at all), and the bench exits 1.
+2. Fallback fetch (Python client): prefetch omitted, a FHIR server adding 100 ms to every query:
+   the answer should take about the slowest query, not the sum.
+3. Load without loss (Python client, benchmarks/load.py): order-sign calls and distinct feedback
+   posts at once; every feedback post answered 200 must be in the database.
+4. CPU ms per stage of one request (benchmarks/profile_stages.py) at 200 and 10,000 with notes.
+Writes bench-results/results.json, report.md and latency.png, and prints the report with a
+PASS/FAIL line per issue-15 target. BENCH_QUICK=1: 2 s rows and a short loss run (smoke test).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import orjson
 import requests
 
-from benchmarks.charts import chart_size, documents_request, sized_request
+from benchmarks import machine, profile_stages, report, wrk
+from benchmarks.charts import bench_request, chart_size, note_counts, sized_request
+from benchmarks.servers import WORKERS, floor_command, service_command, warm
 from tests.support.servers import ServerProcess, mini_fhir_command
 
-SIZES = (50, 200, 1000, 10000, "10000-documents")
-SECONDS = {50: 8, 200: 8, 1000: 8, 10000: 12, "10000-documents": 15}
-# "10000-documents": 10,000 resources of which 300 are ~4 KB visit notes (base64 text/plain
-# DocumentReferences) and 50 HTML imaging reports (base64 presentedForm), every text distinct.
-DOCUMENTS = "10000-documents"
-CONCURRENCY = 4
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SIZES = (50, 200, 1000, 10000)
+LOADS = ((1, 1), (4, 2))   # (connections, wrk threads): latency, then throughput
+ROW_SECONDS = {50: 5, 200: 5, 1000: 5, 10000: 8}   # the whole bench stays near 5 minutes
+MIN_REQUESTS = 5          # at 1 connection, at least about this many per row...
+MAX_ROW_SECONDS = 30      # ...unless one request takes longer than 6 s
+LOSS_SECONDS = 3 if QUICK else 10
 SERVICE_PATH = "/cds-services/spine-surgery-order-sign"
 OUT = Path("bench-results")
-BIN = Path(sys.executable).parent
 
 
-def service_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+def seconds(size: int) -> int:
+    return 2 if QUICK else ROW_SECONDS[size]
 
 
-def floor_command(port: int) -> list[str]:
-    return [str(BIN / "gunicorn"), "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{port}", "--timeout", "30",
-            "--access-logfile", "-", "benchmarks.floor:app"]
-
-
-def load(url: str, body_file: Path | None, seconds: float, concurrency: int = CONCURRENCY, **extra) -> dict:
+def load(url: str, body_file: Path | None, seconds: float, concurrency: int = 4, **extra) -> dict:
+    """The Python load client (benchmarks/load.py) in its own process: used for the loss check."""
     argv = [sys.executable, "-m", "benchmarks.load", "--url", url, "--concurrency", str(concurrency),
             "--seconds", str(seconds)]
     argv += ["--body", str(body_file)] if body_file else []
@@ -55,29 +61,70 @@ def load(url: str, body_file: Path | None, seconds: float, concurrency: int = CO
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def warm(url: str, body: bytes, n: int = 10) -> None:
-    with requests.Session() as session:
-        for _ in range(n):
-            session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60).raise_for_status()
+def row_seconds(size: int, one_request: float, connections: int) -> int:
+    """The row's duration, long enough for a few requests per connection whatever the chart costs
+    (wrk drops requests still in flight at its deadline: a row shorter than one request measures
+    nothing). More connections than workers wait their turn, so their requests take longer."""
+    wanted = MIN_REQUESTS * one_request * max(1, connections / WORKERS)
+    return math.ceil(max(seconds(size), min(MAX_ROW_SECONDS, wanted)))   # wrk takes whole seconds
+
+
+def measure(server: ServerProcess, body_file: Path, duration: float, connections: int, threads: int) -> dict:
+    try:
+        result = wrk.run(server.url + SERVICE_PATH, body_file, connections=connections, threads=threads,
+                         seconds=duration)
+    except wrk.WrkError as exc:
+        result = {"failed": str(exc)}
+    machine.wait_idle(server.pid)   # requests wrk left in flight must not land on the next row
+    return result
 
 
 def compare_sizes(service: ServerProcess, floor: ServerProcess) -> list[dict]:
     rows = []
     for size in SIZES:
-        body_file = OUT / f"order-sign-{size}.json"
-        request = documents_request() if size == DOCUMENTS else sized_request(size)
-        body_file.write_bytes(json.dumps(request).encode())
-        body = body_file.read_bytes()
-        row = {"size": chart_size(request), "body_kb": round(len(body) / 1024), "documents": size == DOCUMENTS}
-        for name, server in (("floor", floor), ("service", service)):
-            warm(server.url + SERVICE_PATH, body)
-            row[name] = load(server.url + SERVICE_PATH, body_file, SECONDS[size])
-        row["ratio_p50"] = row["service"]["p50_ms"] / row["floor"]["p50_ms"]
-        row["ratio_throughput"] = row["service"]["throughput_rps"] / row["floor"]["throughput_rps"]
-        rows.append(row)
-        print(f"  {size!s:>6} resources: service p50 {row['service']['p50_ms']:.1f} ms, floor p50 "
-              f"{row['floor']['p50_ms']:.1f} ms", flush=True)
+        for notes in (False, True):
+            request = bench_request(size, notes)
+            body_file = OUT / f"order-sign-{size}{'-notes' if notes else ''}.json"
+            body = orjson.dumps(request)   # compact, as EHRs send it; the same bytes as the stage profile's
+            body_file.write_bytes(body)
+            counts = note_counts(size) if notes else (0, 0)
+            base = {"size": chart_size(request), "notes": notes, "notes_count": counts[0], "reports_count": counts[1],
+                    "body_kb": round(len(body) / 1024)}
+            measured = {}
+            for name, server in (("floor", floor), ("service", service)):
+                try:
+                    one_request = warm(server.url + SERVICE_PATH, body)
+                except requests.RequestException as exc:
+                    measured[name] = {c: {"failed": f"warm-up: {exc}"} for c, _ in LOADS}
+                    continue
+                measured[name] = {c: measure(server, body_file, row_seconds(size, one_request, c), c, t)
+                                  for c, t in LOADS}
+            for connections, threads in LOADS:
+                row = {**base, "connections": connections, "threads": threads,
+                       "service": measured["service"][connections], "floor": measured["floor"][connections]}
+                row.update(ratios(row))
+                rows.append(row)
+                say(row)
     return rows
+
+
+def ratios(row: dict) -> dict:
+    s, f = row["service"], row["floor"]
+    if s.get("failed") or f.get("failed"):
+        return {"ratio_p50": None, "ratio_throughput": None}
+    return {"ratio_p50": s["p50_ms"] / f["p50_ms"], "ratio_throughput": s["throughput_rps"] / f["throughput_rps"]}
+
+
+def say(row: dict) -> None:
+    label = f"  {row['size']:>6,} {'with' if row['notes'] else 'no  '} notes, {row['connections']} conn:"
+    for name in ("service", "floor"):
+        if row[name].get("failed"):
+            print(f"{label} {name} ROW FAILED: {row[name]['failed']}", file=sys.stderr, flush=True)
+    if row["ratio_p50"] is not None:
+        s, f = row["service"], row["floor"]
+        print(f"{label} service p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms {s['throughput_rps']:.1f} req/s | "
+              f"floor p50 {f['p50_ms']:.1f} ms {f['throughput_rps']:.0f} req/s | "
+              f"throughput ratio {row['ratio_throughput']:.2f}", flush=True)
 
 
 def fallback_fetch(service: ServerProcess, tmp: Path) -> dict:
@@ -105,7 +152,7 @@ def fallback_fetch(service: ServerProcess, tmp: Path) -> dict:
             "p50_ms": times[len(times) // 2], "max_ms": times[-1], "max_in_flight": stats.get("max_in_flight")}
 
 
-def without_loss(tmp: Path, seconds: float = 20) -> dict:
+def without_loss(tmp: Path, seconds: float) -> dict:
     env = {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(tmp / "loss")}
     with ServerProcess.start(service_command, ready_path="/cds-services", env=env, timeout=60) as server:
         body_file = OUT / "order-sign-200.json"
@@ -120,83 +167,56 @@ def without_loss(tmp: Path, seconds: float = 20) -> dict:
             "lost": feedback["count"] - stored, "errors": order_sign["errors"] + feedback["errors"]}
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    rows = [r for r in rows if not r.get("documents")]
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    sizes = [r["size"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, style in (("service", "o-"), ("floor", "s--")):
-        ax.plot(sizes, [r[name]["p50_ms"] for r in rows], style, label=f"{name} p50")
-        ax.plot(sizes, [r[name]["p99_ms"] for r in rows], style, alpha=0.45, label=f"{name} p99")
-    ax.set_xscale("log"), ax.set_yscale("log")
-    ax.set_xlabel("chart size (resources in prefetch)"), ax.set_ylabel("latency (ms)")
-    ax.set_title("order-sign latency vs chart size (gunicorn, 2 sync workers, 2 cores)")
-    ax.grid(True, which="both", alpha=0.3), ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
-def table(rows: list[dict]) -> str:
-    lines = ["| resources | body | service p50 | service p99 | service req/s | floor p50 | floor p99 | floor req/s | "
-             "p50 ratio | throughput ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        s, f = r["service"], r["floor"]
-        lines.append(f"| {r['size']:,}{' (300 notes, 50 HTML reports)' if r.get('documents') else ''} | {r['body_kb']:,} KB | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms | "
-                     f"{s['throughput_rps']:.0f} | {f['p50_ms']:.1f} ms | {f['p99_ms']:.1f} ms | {f['throughput_rps']:.0f} | "
-                     f"{r['ratio_p50']:.2f} | {r['ratio_throughput']:.2f} |")
-    return "\n".join(lines)
-
-
-def targets(rows: list[dict], fetch: dict, loss: dict) -> list[str]:
-    by = {r["size"]: r for r in rows if not r.get("documents")}
-    documents = next(r for r in rows if r.get("documents"))
-    small, large = by.get(1000), by.get(10000)
-    per_resource = [(r["service"]["p50_ms"] - by[50]["service"]["p50_ms"]) / (r["size"] - 50) for r in (small, large) if r]
-    checks = [
-        ("p99 <= 50 ms at 200 resources", by[200]["service"]["p99_ms"] <= 50, f"{by[200]['service']['p99_ms']:.1f} ms"),
-        ("throughput >= 50 % of the floor at 200", by[200]["ratio_throughput"] >= 0.5, f"{by[200]['ratio_throughput']:.0%}"),
-        ("10,000 resources answered in <= 1 s (p99)", large["service"]["p99_ms"] <= 1000, f"{large['service']['p99_ms']:.0f} ms"),
-        ("10,000 resources with 300 notes and 50 HTML reports in <= 1 s (p99)", documents["service"]["p99_ms"] <= 1000,
-         f"{documents['service']['p99_ms']:.0f} ms (p50 {documents['service']['p50_ms']:.0f} ms)"),
-        ("linear: cost per resource 1,000 vs 10,000 within 2x", max(per_resource) <= 2 * min(per_resource),
-         " vs ".join(f"{x * 1000:.1f} µs" for x in per_resource)),
-        ("fallback fetch near the slowest query, not the sum", fetch["p50_ms"] < fetch["sum_of_queries_ms"] / 2,
-         f"{fetch['p50_ms']:.0f} ms vs sum {fetch['sum_of_queries_ms']} ms"),
-        ("load without loss", loss["errors"] == 0 and loss["lost"] == 0,
-         f"{loss['errors']} errors, {loss['feedback']['count']} feedback sent, {loss['feedback_stored']} stored"),
-    ]
-    return [f"- [{'x' if ok else ' '}] {name}: {value}" for name, ok, value in checks]
-
-
 def main() -> int:
+    if shutil.which("wrk") is None:
+        print("make bench needs wrk: run benchmarks/install-wrk (as root: apt-get install -y wrk)", file=sys.stderr)
+        return 2
     OUT.mkdir(exist_ok=True)
-    machine = f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {platform.platform()}"
-    print(f"machine: {machine}", flush=True)
+    host = machine.describe()
+    print(f"machine: {machine.summary(host)}", flush=True)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(tmp / "var")}
         with ServerProcess.start(service_command, ready_path="/cds-services", env=env, timeout=60) as service, \
                 ServerProcess.start(floor_command, ready_path="/cds-services", timeout=60) as floor:
-            print("sizes:", flush=True)
+            print(f"rows (wrk; service and floor: gunicorn, {WORKERS} asyncio workers):", flush=True)
             rows = compare_sizes(service, floor)
             print("fallback fetch:", flush=True)
             fetch = fallback_fetch(service, tmp)
         print("load without loss:", flush=True)
-        loss = without_loss(tmp)
-    results = {"machine": machine, "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "concurrency": CONCURRENCY,
-               "sizes": rows, "fallback_fetch": fetch, "load_without_loss": loss}
+        loss = without_loss(tmp, LOSS_SECONDS)
+    print("profile per stage:", flush=True)
+    stages = profile_stages.profile(profile_stages.SIZES, quick=QUICK)
+    host["load_after"] = machine.load_average()
+    checks = report.checks(rows, fetch, loss)
+    results = {"machine": host, "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": QUICK, "workers": WORKERS,
+               "loads": [{"connections": c, "wrk_threads": t} for c, t in LOADS], "rows": rows,
+               "fallback_fetch": fetch, "load_without_loss": loss, "profile": stages,
+               "checks": [{"target": name, "pass": ok, "measured": value} for name, ok, value in checks],
+               "bench_seconds": round(time.perf_counter() - started)}
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
-    plot(rows, OUT / "latency.png")
-    report = "\n".join([f"Machine: {machine}", "", table(rows), "",
-                        f"Fallback fetch ({fetch['queries']} queries, +100 ms each): p50 {fetch['p50_ms']:.0f} ms, max {fetch['max_ms']:.0f} ms, "
-                        f"at most {fetch['max_in_flight']} queries in flight",
-                        f"Load without loss ({loss['seconds']} s): {loss['order_sign']['count']} order-sign calls, "
-                        f"{loss['feedback']['count']} feedback posts, {loss['feedback_stored']} stored, {loss['errors']} errors",
-                        "", "Targets:", *targets(rows, fetch, loss)])
-    (OUT / "report.md").write_text(report + "\n")
-    print("\n" + report)
+    text = "\n".join([
+        f"Machine: {machine.summary(host)}", "",
+        f"wrk rows (service and floor: gunicorn, {WORKERS} asyncio workers; {'BENCH_QUICK: 2 s' if QUICK else '5-8 s'} per row, "
+        f"or {MIN_REQUESTS} requests' time up to {MAX_ROW_SECONDS} s when longer):", "",
+        report.table(rows), "",
+        f"Fallback fetch (Python client; {fetch['queries']} queries, +100 ms each): p50 {fetch['p50_ms']:.0f} ms, "
+        f"max {fetch['max_ms']:.0f} ms, at most {fetch['max_in_flight']} queries in flight",
+        f"Load without loss (Python client, {loss['seconds']} s): {loss['order_sign']['count']} order-sign calls, "
+        f"{loss['feedback']['count']} feedback posts, {loss['feedback_stored']} stored, {loss['errors']} errors", "",
+        profile_stages.markdown(stages), "",
+        f"Checks (issue 15 targets first; whole bench {results['bench_seconds']} s):", "",
+        *report.check_lines(checks)])
+    (OUT / "report.md").write_text(text + "\n")
+    print("\n" + text)
+    report.plot(rows, OUT / "latency.png",
+                f"order-sign latency vs chart size (wrk, 1 connection; gunicorn {WORKERS} asyncio workers; {host['cores']} cores)")
+    failed = [r for r in rows if r["service"].get("failed") or r["floor"].get("failed")]
+    if failed or loss["errors"] or loss["lost"]:
+        print(f"\nBENCH FAILED: {len(failed)} rows failed, {loss['errors']} errors and {loss['lost']} lost "
+              "feedback posts in the loss run (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

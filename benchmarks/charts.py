@@ -114,7 +114,23 @@ def documents_request(size: int = 10_000, notes: int = 300, html_reports: int = 
     patient_id = request["context"]["patientId"]
     authored = date.fromisoformat(request["context"]["draftOrders"]["entry"][0]["resource"]["authoredOn"][:10])
     docs = documents(random.Random(seed), notes, html_reports, patient_id, authored)
-    request["prefetch"]["notes"] = {"resourceType": "Bundle", "type": "searchset",
-                                    "entry": [{"resource": r} for r in docs if r["resourceType"] == "DocumentReference"]}
+    notes = request["prefetch"].setdefault("notes", {"resourceType": "Bundle", "type": "searchset", "entry": []})
+    notes["entry"] += [{"resource": r} for r in docs if r["resourceType"] == "DocumentReference"]
     request["prefetch"]["reports"]["entry"] += [{"resource": r} for r in docs if r["resourceType"] == "DiagnosticReport"]
     return request
+
+
+# "With notes": about 3 % of the chart's resources are ~4 KB visit notes and 0.5 % HTML imaging
+# reports (at 10,000: 300 and 50; at 200: 6 and 1; at 50: 2 and 1), at least one of each.
+NOTES_PER_100 = 3
+REPORTS_PER_1000 = 5
+
+
+def note_counts(size: int) -> tuple[int, int]:
+    """(notes, HTML reports) for a chart of `size` resources, rounded up."""
+    return -(-size * NOTES_PER_100 // 100), -(-size * REPORTS_PER_1000 // 1000)
+
+
+def bench_request(size: int, notes: bool) -> dict:
+    """The order-sign request of one bench row: `size` resources, with or without notes and report bodies."""
+    return documents_request(size, *note_counts(size)) if notes else sized_request(size)
