@@ -1,5 +1,8 @@
 """`spine-cds evaluate`: run the order-sign pipeline in-process on a request or a FHIR Bundle
-file, and show the cards as a person reads them."""
+file, and show the cards as a person reads them.
+
+The tester's chart is read whole: claims it carries are read even where CDS_PAYER_DATA is off
+(reads_payer_data), here and in the sandbox."""
 from __future__ import annotations
 
 import io
@@ -17,6 +20,27 @@ SERVICE_ID = "spine-surgery-order-sign"
 
 class BadInput(ValueError):
     pass
+
+
+def reads_payer_data(request: dict, setting: str, shape: str | None = None) -> bool:
+    """Whether an in-process evaluation (CLI, sandbox) reads a payer's claims, as a deployment with
+    CDS_PAYER_DATA=on does: when that is on, when the tester picked the payer shape (its claims may sit
+    on the fhirServer), or when the request's prefetch holds claims (a pasted payer Bundle holds
+    ExplanationOfBenefits). A request without claims is read as the deployment reads it, so evaluating
+    an EHR's request here never searches a fhirServer for claims it does not keep."""
+    if setting == "on" or shape == "payer":
+        return True
+    prefetch = request.get("prefetch")
+    return isinstance(prefetch, dict) and any(_holds_resources(prefetch.get(key)) for key in discovery.PAYER_KEYS)
+
+
+def _holds_resources(value) -> bool:
+    if not isinstance(value, dict):
+        return False
+    if value.get("resourceType") != "Bundle":
+        return bool(value.get("resourceType"))
+    entries = value.get("entry")
+    return isinstance(entries, list) and any(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries)
 
 
 def read_request(path: Path) -> dict:
@@ -61,6 +85,8 @@ def _in_process(request: dict, profile: str | None, run):
         # The feedback store is never used here; a throwaway VAR_DIR keeps ./var untouched.
         with tempfile.TemporaryDirectory() as var_dir:
             settings = config.load(overrides={"AUTH": "off", "VAR_DIR": var_dir})
+            if reads_payer_data(request, settings["PAYER_DATA"]):
+                settings = {**settings, "PAYER_DATA": "on"}   # review() chooses its discovery from this too
             service = discovery.service(SERVICE_ID, settings["PAYER_DATA"] == "on")
             if request["hook"] != service["hook"]:
                 raise BadInput(f"{SERVICE_ID} answers the {service['hook']!r} hook, not {request['hook']!r}")

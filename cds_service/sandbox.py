@@ -7,7 +7,9 @@ cards as an EHR shows them.
     GET  /sandbox/api/profiles             payer profiles of thresholds
     GET  /sandbox/api/scenarios            synthetic scenarios: name, description, expected_topics
     GET  /sandbox/api/scenarios/<name>     ?seed=N&shape=coded|ehr|payer -> {"bundle": ..., "request": ...}
-    POST /sandbox/api/evaluate             ?profile=P&scenario=S; body: an order-sign request or a FHIR Bundle
+    POST /sandbox/api/evaluate             ?profile=P&scenario=S&shape=H; body: an order-sign request or a FHIR Bundle
+                                           -> the answer, orders, levels, determinations, letter, and the
+                                           evidence read (cards/provenance.py) and what could not be read
 
 Decisions worth knowing:
 - CDS_SANDBOX=off registers nothing: every /sandbox path is the ordinary JSON 404.
@@ -17,6 +19,8 @@ Decisions worth knowing:
   the service fetch from a `fhirServer` (it would otherwise call any URL for an unauthenticated caller):
   the chart must come as prefetch or inside a Bundle.
 - Bad input is a 4xx JSON answer (errors.py) naming the problem, as on /cds-services.
+- Claims are read as by a payer's deployment when the request carries them or the shape is `payer`,
+  whatever CDS_PAYER_DATA says (evaluate.reads_payer_data): the tester gave the chart to be read.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request, se
 
 from cards import letter as letters
 from cards import wording
+from cards.provenance import evidence_rows, panel_words
 from criteria.spec import load_profile, profile_ids
 from fhir_mappings.facts import Evidence, Facts, LevelFact
 from fhir_mappings.level_facts import STENOSIS_ORDER
@@ -39,6 +44,7 @@ from terminology import cpt
 from . import discovery, fhir_servers, order_sign
 from .config import ConfigError
 from .errors import InvalidRequest, UnknownService
+from .evaluate import reads_payer_data
 from .inputs import as_request, json_body
 from .synthetic.instances import synthesize
 from .synthetic.scenarios import SCENARIOS
@@ -139,15 +145,20 @@ def _seed() -> int:
     return seed
 
 
+def _shape() -> str | None:
+    shape = request.args.get("shape") or None
+    if shape is not None and shape not in SHAPES:
+        raise InvalidRequest(f"unknown shape {shape[:40]!r}; known: {', '.join(SHAPES)}", field="shape")
+    return shape
+
+
 @bp.get("/sandbox/api/scenarios/<name>")
 def scenario(name: str):
     found = SCENARIOS.get(name)
     if found is None:
         raise UnknownService(f"no scenario {name!r}; known: {', '.join(SCENARIOS)}", field="path")
     seed = _seed()
-    shape = request.args.get("shape", "coded")
-    if shape not in SHAPES:
-        raise InvalidRequest(f"unknown shape {shape[:40]!r}; known: {', '.join(SHAPES)}", field="shape")
+    shape = _shape() or "coded"
     instance = synthesize(name, 1, seed, shape)[0]
     body = {"name": name, "seed": seed, "shape": shape, "description": found.description,
             "expected_topics": sorted(instance.expected_topics), "bundle": instance.bundle,
@@ -163,7 +174,7 @@ def scenario(name: str):
 def labels() -> dict:
     """Words the page shows, from the same data as cards and letters (cards/text/wording.yaml)."""
     return {"classes": {c: wording.term(c) for c in sorted({e.procedure_class for e in cpt.catalogue().values()})},
-            "determinations": dict(wording.text()["determinations"])}
+            "determinations": dict(wording.text()["determinations"]), "evidence": panel_words()}
 
 
 @bp.get("/sandbox/api/labels")
@@ -180,9 +191,11 @@ def evaluate():
     scenario_name = request.args.get("scenario") or None
     if scenario_name is not None and scenario_name not in SCENARIOS:
         raise InvalidRequest(f"unknown scenario {scenario_name[:60]!r}", field="scenario")
-    service = discovery.service(SERVICE_ID, current_app.config["CDS"]["PAYER_DATA"] == "on")
+    shape = _shape()
     hook_request = as_request(json_body())
     validate_order_sign(hook_request)
+    payer_data = reads_payer_data(hook_request, cfg["PAYER_DATA"], shape)
+    service = discovery.service(SERVICE_ID, payer_data)
     if hook_request["hook"] != service["hook"]:
         raise InvalidRequest(f"service {SERVICE_ID} answers hook {service['hook']!r}, not {hook_request['hook']!r}",
                              field="$.hook")
@@ -205,10 +218,18 @@ def evaluate():
             "determinations": [{k: o[k] for k in ("reference", "name", "determination", "determination_text", "codes")}
                                for o in letter_data["orders"]],
             "letter_html": letters.body_html(letter_data) if letter_data["orders"] else "",
-            "labels": labels()}
+            "labels": labels(), "payer_data": payer_data,
+            # What the rules cited, resource by resource, and what the service could not read or fetch.
+            "evidence": evidence_rows(result.findings),
+            "unread": list(result.facts.unavailable + result.facts.unread) if result.facts is not None else []}
+    if shape is not None:
+        body["shape"] = shape
     if scenario_name is not None:
+        found = SCENARIOS[scenario_name]
         body["scenario"] = scenario_name
-        body["expected_topics"] = sorted(SCENARIOS[scenario_name].expected_topics)
+        body["expected_topics"] = sorted(found.expected_in(shape or "coded"))
+        if found.differs_in(shape or "coded"):
+            body["shape_note"] = found.differs_in(shape or "coded")
     return _json(body)
 
 

@@ -46,7 +46,8 @@ def test_page_and_its_files_are_served_by_the_service(service, http):
     references = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert sorted(references) == ["data:,", "sandbox/sandbox.css", "sandbox/sandbox.js"]
     assert "<script>" not in html
-    for testid in ("scenario-select", "profile-select", "payload", "evaluate", "levels-table", "cards"):
+    for testid in ("scenario-select", "shape-select", "profile-select", "payload", "evaluate", "levels-table", "cards",
+                   "evidence-panel", "unread-list"):
         assert f'data-testid="{testid}"' in html
     for name, mimetype in (("sandbox.js", "text/javascript"), ("sandbox.css", "text/css")):
         response = http.get(service.url + "/sandbox/" + name, timeout=10)

@@ -302,3 +302,74 @@ def test_feedback_refused_without_a_client_jwt_is_explained(tmp_path, browser):
         expect(status).to_have_class(re.compile(r"\bstatus-error\b"))
         assert status.text_content().startswith("401 Unauthorized: this deployment requires a signed client JWT")
         assert not target.locator("[data-testid=suggestion-accept]").first.is_disabled()
+
+
+REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9.-]+")
+
+
+def evidence_types(page) -> set[str]:
+    return set(page.locator("[data-testid=evidence-row]").evaluate_all("els => els.map(e => e.dataset.type)"))
+
+
+def test_shape_picker_kept_in_the_url_and_the_evidence_read_beside_the_cards(service, page):
+    # A shared link opens on its scenario and shape, loaded.
+    page.goto(service.url + "/sandbox?scenario=fusion-criteria-met&shape=ehr")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("[data-testid=shape-select]").input_value() == "ehr"
+    expect(page.locator("[data-testid=input-status]")).to_have_text(
+        re.compile(r"^Loaded fusion-criteria-met \(seed 0, ehr shape\)"))
+    assert json.loads(page.locator("[data-testid=payload]").input_value())["context"]["patientId"].endswith("-ehr")
+    assert not page.locator("[data-testid=shape-note]").is_visible()
+    click_evaluate(page)
+
+    rows = page.locator("[data-testid=evidence-row]")
+    assert rows.count() >= 10
+    assert {"Encounter", "DocumentReference", "DiagnosticReport"} <= evidence_types(page) and "ExplanationOfBenefit" not in evidence_types(page)
+    references = page.locator("[data-testid=evidence-reference]").all_text_contents()
+    assert all(REFERENCE.fullmatch(r) for r in references) and any(r.startswith("Encounter/") for r in references)
+    visit = page.locator("[data-testid=evidence-row][data-type=Encounter]").first
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", visit.locator("[data-testid=evidence-date]").text_content())
+    assert "Formal physical therapy" in " ".join(visit.locator("[data-testid=evidence-criterion]").all_text_contents())
+    assert page.locator("[data-testid=evidence-quote]").count() >= 1   # a note's words, where the row's text is not them
+    assert page.locator("[data-testid=nothing-unread]").is_visible()
+    assert not page.locator("[data-testid=evidence-payer]").is_visible()
+    # Beside the cards at this width: the panel's left edge is right of the cards' right edge.
+    cards_box = page.locator("[data-testid=cards]").bounding_box()
+    assert page.locator("[data-testid=evidence-panel]").bounding_box()["x"] >= cards_box["x"] + cards_box["width"]
+
+    # The picker reloads the scenario in the new shape and keeps it in the URL.
+    page.select_option("[data-testid=shape-select]", "payer")
+    expect(page.locator("[data-testid=input-status]")).to_have_text(re.compile(r"^Loaded fusion-criteria-met \(seed 0, payer shape\)"))
+    assert "shape=payer" in page.url and "scenario=fusion-criteria-met" in page.url
+    click_evaluate(page)
+    assert shown_topics(page) == {"criteria-met"}
+    assert "ExplanationOfBenefit" in evidence_types(page) and "Encounter" not in evidence_types(page)
+    assert page.locator("[data-testid=evidence-payer]").is_visible()
+
+    # A shape that cannot carry a fact the scenario turns on says why, and the expectation follows it.
+    page.select_option("[data-testid=scenario-select]", "si-fusion-met")
+    note = page.locator("[data-testid=shape-note]")
+    expect(note).to_have_text(SCENARIOS["si-fusion-met"].differs_in("payer"))
+    expect(note).to_be_visible()
+    assert "scenario=si-fusion-met" in page.url
+    click_evaluate(page)
+    assert shown_topics(page) == SCENARIOS["si-fusion-met"].expected_in("payer")
+    assert page.locator("[data-testid=expectation]").text_content().startswith("Topics match scenario si-fusion-met")
+    page.select_option("[data-testid=shape-select]", "coded")
+    expect(page.locator("[data-testid=input-status]")).to_have_text(re.compile(r"\(seed 0, coded shape\)"))
+    assert not note.is_visible()
+    assert page.problems == []
+
+
+def test_evidence_that_could_not_be_read_is_listed(service, page):
+    from cds_service.synthetic import synthesize
+    request = synthesize("fusion-criteria-met", 1, 0, "ehr")[0].request
+    note = request["prefetch"]["notes"]["entry"][0]["resource"]
+    note["content"][0]["attachment"] |= {"contentType": "application/msword", "data": "0M8R4KGxGuE="}
+    open_sandbox(page, service.url)
+    page.fill("[data-testid=payload]", json.dumps(request))
+    click_evaluate(page)
+    unread = page.locator("[data-testid=unread-item]")
+    assert unread.count() == 1 and f"DocumentReference/{note['id']}" in unread.text_content()
+    assert not page.locator("[data-testid=nothing-unread]").is_visible()
+    assert page.problems == []

@@ -17,6 +17,9 @@
   };
   // Procedure-class labels come from the server (GET /sandbox/api/labels, cards/text/wording.yaml).
   var CLASS_LABELS = {};
+  // The evidence panel's words (cards/text/evidence_read.yaml, via the same endpoint).
+  var EVIDENCE_WORDS = {};
+  var SHAPES = ["coded", "ehr", "payer"];
   var LEVEL_COLUMNS = ["instability", "stenosis", "deformity", "prior_fusion", "pseudarthrosis_or_hardware"];
 
   // ---- text ---------------------------------------------------------------------------------------
@@ -87,7 +90,33 @@
 
   // ---- scenarios and profiles ---------------------------------------------------------------------
 
-  var state = { scenarios: {}, loadedText: null, loadedScenario: null, pending: null };
+  var state = { scenarios: {}, loadedText: null, loadedScenario: null, loadedShape: null, pending: null };
+
+  // The scenario, shape and seed live in the page URL (?scenario=...&shape=...&seed=...), so a tester can
+  // share what they are looking at; opening such a link loads it.
+  function rememberInUrl() {
+    var params = new URLSearchParams();
+    var name = $("scenario-select").value;
+    if (name) params.set("scenario", name);
+    params.set("shape", $("shape-select").value);
+    var seed = $("seed-input").value.trim();
+    if (seed && seed !== "0") params.set("seed", seed);
+    window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
+  }
+
+  function restoreFromUrl() {
+    var params = new URLSearchParams(window.location.search);
+    var shape = params.get("shape");
+    if (shape && SHAPES.indexOf(shape) >= 0) $("shape-select").value = shape;
+    if (params.get("seed") && /^\d+$/.test(params.get("seed"))) $("seed-input").value = params.get("seed");
+    var name = params.get("scenario");
+    if (name && state.scenarios[name]) {
+      $("scenario-select").value = name;
+      describeScenario();
+      return loadScenario();
+    }
+    return Promise.resolve();
+  }
 
   function loadProfiles() {
     return call("GET", API + "/profiles").then(function (res) {
@@ -106,6 +135,7 @@
     return call("GET", API + "/labels").then(function (res) {
       if (!res.ok) throw new Error(describeError(res.status, res.body));
       CLASS_LABELS = res.body.classes || {};
+      EVIDENCE_WORDS = res.body.evidence || {};
     });
   }
 
@@ -137,16 +167,24 @@
     var status = $("input-status");
     if (!name) { setStatus(status, "error", "Choose a scenario first."); return Promise.resolve(); }
     var seed = $("seed-input").value.trim() || "0";
+    var shape = $("shape-select").value;
     var as = $("load-as").value;
+    rememberInUrl();
     setStatus(status, "busy", "Loading " + name + "…");
-    state.pending = call("GET", API + "/scenarios/" + encodeURIComponent(name) + "?seed=" + encodeURIComponent(seed))
+    state.pending = call("GET", API + "/scenarios/" + encodeURIComponent(name) + "?seed=" + encodeURIComponent(seed) +
+                         "&shape=" + encodeURIComponent(shape))
       .then(function (res) {
-        if (!res.ok) { setStatus(status, "error", describeError(res.status, res.body)); return; }
+        var note = $("shape-note");
+        if (!res.ok) { note.hidden = true; setStatus(status, "error", describeError(res.status, res.body)); return; }
         var text = JSON.stringify(as === "bundle" ? res.body.bundle : res.body.request, null, 2);
         $("payload").value = text;
         state.loadedText = text;
         state.loadedScenario = name;
-        setStatus(status, "ok", "Loaded " + name + " (seed " + res.body.seed + ") as " +
+        state.loadedShape = res.body.shape;
+        // Where the shape cannot carry a fact the scenario turns on, the scenario says why its answer differs.
+        note.textContent = res.body.shape_note || "";
+        note.hidden = !res.body.shape_note;
+        setStatus(status, "ok", "Loaded " + name + " (seed " + res.body.seed + ", " + res.body.shape + " shape) as " +
           (as === "bundle" ? "a FHIR Bundle" : "an order-sign request") + ".");
       })
       .catch(function (err) { setStatus(status, "error", "Could not load the scenario: " + err); })
@@ -163,7 +201,10 @@
       var text = $("payload").value;
       if (!text.trim()) { setStatus(status, "error", "Paste an order-sign request or a FHIR Bundle, or pick a scenario."); return; }
       var query = ["profile=" + encodeURIComponent($("profile-select").value)];
-      if (state.loadedScenario && text === state.loadedText) query.push("scenario=" + encodeURIComponent(state.loadedScenario));
+      if (state.loadedScenario && text === state.loadedText) {
+        query.push("scenario=" + encodeURIComponent(state.loadedScenario));
+        query.push("shape=" + encodeURIComponent(state.loadedShape));
+      }
       var button = $("evaluate");
       button.disabled = true;
       setStatus(status, "busy", "Evaluating…");
@@ -188,6 +229,7 @@
     renderSystemActions(result.answer.systemActions || []);
     renderOrders(result.orders || []);
     renderLevels(result.levels || []);
+    renderEvidence(result.evidence || [], result.unread || [], result.payer_data);
     $("raw-answer").textContent = JSON.stringify(result.answer, null, 2);
   }
 
@@ -529,14 +571,64 @@
     });
   }
 
+  // ---- evidence read -------------------------------------------------------------------------------
+
+  function words(key, fallback) { return EVIDENCE_WORDS[key] || fallback; }
+
+  function renderEvidence(rows, unread, payerData) {
+    var list = $("evidence-list");
+    list.textContent = "";
+    var resources = {};
+    rows.forEach(function (row) { resources[row.reference] = true; });
+    var meta = words("pieces", "{count} pieces of evidence from {resources} resources")
+      .replace("{count}", rows.length).replace("{resources}", Object.keys(resources).length);
+    $("evidence-meta").textContent = meta;
+    $("evidence-payer").textContent = payerData ? words("payer_data", "Claims read.") : "";
+    $("evidence-payer").hidden = !payerData;
+    if (!rows.length) list.appendChild(el("li", { className: "hint", text: words("nothing_cited", "No evidence cited.") }));
+    rows.forEach(function (row) {
+      var head = el("div", { className: "evidence-row-head" }, [
+        el("code", { className: "evidence-ref", testid: "evidence-reference", text: row.reference }),
+        row.source ? el("span", { className: "evidence-source", testid: "evidence-source", text: row.source }) : null,
+        el("span", { className: "evidence-date", testid: "evidence-date", text: row.date || words("undated", "undated") })
+      ]);
+      var item = el("li", { className: "evidence-row", testid: "evidence-row", "data-type": row.resource_type,
+                            "data-reference": row.reference }, [head,
+        el("div", { className: "evidence-what", testid: "evidence-what", text: row.what })]);
+      // The description often is the quote itself; show the quote apart only when it adds words.
+      if (row.quote && row.what.indexOf(row.quote) < 0) {
+        item.appendChild(el("blockquote", { className: "evidence-quote", testid: "evidence-quote",
+                                            title: words("quoted", "Quoted"), text: row.quote }));
+      }
+      if (row.counted_as.length) {
+        item.appendChild(el("div", { className: "evidence-counted", testid: "evidence-counted" }, [
+          el("span", { className: "muted", text: words("counted_as", "Counted as") + ": " }), row.counted_as.join("; ")]));
+      }
+      var used = el("div", { className: "evidence-criteria" }, [
+        el("span", { className: "muted", text: words("used_by", "Used by") + ": " })]);
+      row.criteria.forEach(function (c) {
+        used.appendChild(el("span", { className: "chip chip-" + c.status, testid: "evidence-criterion",
+                                      "data-criterion": c.id, title: c.id + " · " + c.status, text: c.title }));
+      });
+      item.appendChild(used);
+      list.appendChild(item);
+    });
+    var unreadList = $("unread-list");
+    unreadList.textContent = "";
+    if (!unread.length) unreadList.appendChild(el("li", { className: "hint", testid: "nothing-unread",
+                                                         text: words("nothing_unread", "Nothing reported unread.") }));
+    unread.forEach(function (text) { unreadList.appendChild(el("li", { testid: "unread-item", text: text })); });
+  }
+
   // ---- start --------------------------------------------------------------------------------------
 
   function start() {
-    $("scenario-select").addEventListener("change", function () { describeScenario(); if (this.value) loadScenario(); });
+    $("scenario-select").addEventListener("change", function () { describeScenario(); if (this.value) loadScenario(); else rememberInUrl(); });
     $("load-scenario").addEventListener("click", loadScenario);
     $("load-as").addEventListener("change", function () { if ($("scenario-select").value) loadScenario(); });
+    $("shape-select").addEventListener("change", function () { if ($("scenario-select").value) loadScenario(); else rememberInUrl(); });
     $("evaluate").addEventListener("click", evaluate);
-    Promise.all([loadProfiles(), loadScenarioList(), loadLabels()]).then(function () {
+    Promise.all([loadProfiles(), loadScenarioList(), loadLabels()]).then(restoreFromUrl).then(function () {
       document.body.setAttribute("data-ready", "true");
     }).catch(function (err) {
       setStatus($("input-status"), "error", "The sandbox API could not be reached: " + err);
