@@ -36,6 +36,7 @@ from terminology.valuesets import PhraseGate
 from .attachments import attachment_texts
 from .facts import Evidence, LevelFact
 from .negation import is_negated
+from .observation_findings import CodedDetails, coded_details
 from .text import clause_bounds, document
 from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
@@ -329,6 +330,8 @@ class _Statement:
     value: float | None = None
     assertion: str = "present"
     from_text: bool = True
+    said: str = ""                  # what a coded Observation adds to the words: " at L4-L5, severe"
+    source: str | None = None       # where in the resource the words stand: "presentedForm[0]", "note[1]"
 
 
 class _Reading:
@@ -533,6 +536,10 @@ def _detail_for(reading: _Reading, mention: _Mention, level: LevelMention | None
     return _Detail()
 
 
+# How a grade written apart from the finding (an interpretation, a grade component) reads, per kind.
+_GRADES = {"stenosis": (_STENOSIS_GRADE, _stenosis_detail), "spondylolisthesis": (_LISTHESIS_GRADE, _listhesis_detail)}
+
+
 def _single(pattern: re.Pattern, reading: _Reading, anchor: tuple[int, int]) -> re.Pattern:
     """pattern when it occurs exactly once in the clause (one unlabelled "4 mm" is the translation), else a
     pattern that never matches."""
@@ -611,6 +618,8 @@ _CODED_KINDS = {
     "pseudarthrosis": "pseudarthrosis", "hardware_failure": "hardware_failure",
 }
 _ARTHRODESIS_STATUS = "Z98.1"   # ICD-10-CM "arthrodesis status": a prior fusion, coded
+# Kinds whose number is a translation in mm (a spondylolisthesis's number is its slip in %).
+_TRANSLATED_KINDS = frozenset({"instability", "retrolisthesis"})
 
 
 def _texts(resource: dict, *fields: str) -> list[str]:
@@ -622,8 +631,9 @@ def _level_spaces(texts: Iterable[str]) -> list[Interspace]:
     return list(dict.fromkeys(spaces))
 
 
-def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> list[_Statement]:
-    """Kinds coded on the resource, placed at the levels its code text or body site names."""
+def _coded_statements(resource: dict, field: str, level_texts: list[str],
+                      spaces: Iterable[Interspace] = ()) -> list[_Statement]:
+    """Kinds coded on the resource, placed at the levels its code text or body site names (or at spaces)."""
     kinds: dict[str, str] = {}
     label = None
     for system, code in codings(resource, field):
@@ -638,8 +648,8 @@ def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> lis
             kinds.setdefault(kind, f"“{label}” ({code})" if label else code)
     if not kinds:
         return []
-    spaces = _level_spaces(level_texts) or [None]
-    return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in spaces]
+    placed = _level_spaces(level_texts) or list(spaces) or [None]
+    return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in placed]
 
 
 def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list[_Statement]:
@@ -689,11 +699,40 @@ def _with_value(name: str, holder: dict) -> str:
 
 
 def _observation(resource: dict) -> list[_Statement]:
+    """An Observation's name read with its value (a finding written as text, or coded with a display),
+    placed at the levels of its body site or location component when its words name none, graded by its
+    interpretation or grade component, and absent when its value or interpretation says so."""
+    if resource.get("dataAbsentReason") is not None:
+        return _notes(resource)     # no value: the finding its code names is not asserted
     texts = [_with_value(next(iter(_texts(resource, "code")), ""), resource)]
     for component in array(resource.get("component")):
-        if isinstance(component, dict):
+        if isinstance(component, dict) and component.get("dataAbsentReason") is None:
             texts.append(_with_value(next(iter(_texts(component, "code")), ""), component))
-    return [s for text in texts for s in _read(text)] + _notes(resource)
+    coded = coded_details(resource)
+    statements = _read_concept_texts(texts, list(coded.spaces))
+    read_kinds = {s.kind for s in statements}
+    statements += [s for field in ("code", "valueCodeableConcept")
+                   for s in _coded_statements(resource, field, [], coded.spaces) if s.kind not in read_kinds]
+    return [_with_coded_details(s, coded) for s in statements] + _notes(resource)
+
+
+def _with_coded_details(statement: _Statement, coded: CodedDetails) -> _Statement:
+    said = [f"at {statement.interspace}"] if statement.interspace in coded.spaces else []
+    if coded.absent:
+        return replace(statement, present=False, severity=None, value=None, assertion="negated",
+                       said=" " + ", ".join([*said, "absent"]))
+    if statement.present and statement.severity is None:
+        pattern, detail = _GRADES.get(statement.kind, (None, None))
+        found = next((m for text in coded.grades if pattern and (m := pattern.search(text))), None)
+        if found is not None:
+            graded = detail(found)
+            statement = replace(statement, severity=graded.severity, value=statement.value or graded.value)
+            said.append(" ".join(found.group().split()))
+    if statement.present and statement.value is None and coded.translation_mm is not None \
+            and statement.kind in _TRANSLATED_KINDS:
+        statement = replace(statement, value=coded.translation_mm)
+        said.append(f"translation {coded.translation_mm:g} mm")
+    return replace(statement, said=" " + ", ".join(said)) if said else statement
 
 
 def _is_fusion(resource: dict) -> bool:
@@ -772,7 +811,8 @@ def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
     located = {(kind, present) for kind, space, present in best if space is not None}
     ref, day = reference(resource), clinical_period(resource)[0]
     return [LevelFact(s.kind, s.interspace, s.present,
-                      Evidence(ref, s.quote, day, quote=s.quote.strip("“”") if s.from_text else None),
+                      Evidence(ref, s.quote + s.said, day, quote=s.quote.strip("“”") if s.from_text else None,
+                               source=s.source),
                       s.severity, s.value, s.assertion)
             for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
 
