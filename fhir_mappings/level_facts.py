@@ -39,7 +39,7 @@ from .negation import is_negated
 from .observation_findings import CodedDetails, coded_details
 from .text import clause_bounds, document
 from .text.rules import load_text_data
-from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
+from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "retrolisthesis", "instability", "stenosis", "deformity", "prior_fusion",
                "pseudarthrosis", "hardware_failure", "destabilizing_decompression")
@@ -49,7 +49,9 @@ FUSION_CLASSES = ("fusion", "deformity_fusion")
 # A fusion named in text without any sign that it already happened ("L4-5 fusion is planned"):
 # read so it owns its levels, never reported except as the levels of a fusion Procedure.
 _FUSION_WORD = "fusion_word"
-QUOTE_LIMIT = 160
+SPAN_LIMIT = 160         # quote_span's default (the measurement reader's quotes)
+QUOTE_LIMIT = 200        # the words a level fact read from text keeps (Evidence.quote)
+DESCRIPTION_LIMIT = 96   # its description: the words around the finding, as a card's evidence line shows them
 
 # --- text structure ------------------------------------------------------------------------------
 
@@ -60,7 +62,7 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 HISTORY_KINDS = frozenset({"prior_fusion"})
 
 
-def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = QUOTE_LIMIT) -> str:
+def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = SPAN_LIMIT) -> str:
     """The span in curly quotes, whitespace collapsed; a long one is cut around focus with "…"."""
     inner = " ".join(text[start:end].split()).strip(" ,;:")
     if len(inner) + 2 <= limit:
@@ -330,6 +332,7 @@ class _Statement:
     value: float | None = None
     assertion: str = "present"
     from_text: bool = True
+    words: str | None = None        # the clause read, trimmed to QUOTE_LIMIT (quote: the part around the finding)
     said: str = ""                  # what a coded Observation adds to the words: " at L4-L5, severe"
     source: str | None = None       # where in the resource the words stand: "presentedForm[0]", "note[1]"
 
@@ -579,9 +582,10 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
         if mention.kind is None:
             continue
         levels, quoted, prefix = reading.levels_of(index)
-        quote = quote_span(text, *quoted, focus=mention.span)
+        quote = quote_span(text, *quoted, focus=mention.span, limit=DESCRIPTION_LIMIT)
+        words = quote_span(text, *quoted, focus=mention.span, limit=QUOTE_LIMIT)[1:-1]
         if prefix:
-            quote = f"“{prefix}{quote[1:]}"
+            quote, words = f"“{prefix}{quote[1:]}", f"{prefix}{words}"
         assertion = written = reading.assertion(mention)
         if mention.kind == _FUSION_WORD:
             assertion = "negated" if assertion == "negated" else "present"   # read only for its levels
@@ -605,7 +609,7 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
             # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
             severity = detail.severity if present else None
             statements.append(_Statement(kind, space, present, quote, severity, detail.value,
-                                         written if present else "negated"))
+                                         written if present else "negated", words=words))
     return tuple(statements)
 
 
@@ -652,10 +656,16 @@ def _coded_statements(resource: dict, field: str, level_texts: list[str],
     return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in placed]
 
 
-def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list[_Statement]:
+def _read_at(sources: Iterable[tuple[str, str]], find_mentions: Callable[..., list[_Mention]] = _chart_mentions
+             ) -> list[_Statement]:
+    """The statements of each (where in the resource, text), each knowing where its words stand."""
+    return [replace(s, source=where) for where, text in sources for s in _read(text, find_mentions)]
+
+
+def _read_concept_texts(texts: list[tuple[str, str]], site_spaces: list[Interspace]) -> list[_Statement]:
     """Code texts: a concept without a level there takes the body site's levels."""
     statements = []
-    for statement in (s for text in texts for s in _read(text)):
+    for statement in _read_at(texts):
         if statement.interspace is None and site_spaces:
             statements += [replace(statement, interspace=space) for space in site_spaces]
         else:
@@ -663,15 +673,20 @@ def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list
     return statements
 
 
+def _note_sources(resource: dict) -> list[tuple[str, str]]:
+    return [(f"note[{i}]", note["text"]) for i, note in enumerate(array(resource.get("note")))
+            if isinstance(note, dict) and isinstance(note.get("text"), str)]
+
+
 def _notes(resource: dict) -> list[_Statement]:
-    return [s for text in note_texts(resource) for s in _read(text)]
+    return _read_at(_note_sources(resource))
 
 
 def _condition(resource: dict) -> list[_Statement]:
     code_texts = _texts(resource, "code")
     sites = _texts(resource, "bodySite")
     statements = _coded_statements(resource, "code", code_texts + sites)
-    statements += _read_concept_texts(code_texts, _level_spaces(sites)) + _notes(resource)
+    statements += _read_concept_texts([("code", t) for t in code_texts], _level_spaces(sites)) + _notes(resource)
     if is_inactive(resource):
         # A resolved condition no longer describes the spine; a fusion, once done, stays done.
         statements = [s for s in statements if s.kind == "prior_fusion"]
@@ -680,12 +695,12 @@ def _condition(resource: dict) -> list[_Statement]:
 
 def _report(resource: dict) -> list[_Statement]:
     # Not the report's code: a title names what was looked for ("XR SCOLIOSIS SURVEY"), not a finding.
-    texts = _texts(resource, "conclusionCode")
+    texts = [("conclusionCode", text) for text in _texts(resource, "conclusionCode")]
     if isinstance(resource.get("conclusion"), str):
-        texts.append(resource["conclusion"])
-    texts += [block for found in attachment_texts(resource) for block in found.blocks]
+        texts.append(("conclusion", resource["conclusion"]))
+    texts += [(found.source, block) for found in attachment_texts(resource) for block in found.blocks]
     statements = _coded_statements(resource, "conclusionCode", _texts(resource, "conclusionCode"))
-    return statements + [s for text in texts for s in _read(text)] + _notes(resource)
+    return statements + _read_at(texts) + _notes(resource)
 
 
 def _with_value(name: str, holder: dict) -> str:
@@ -704,10 +719,10 @@ def _observation(resource: dict) -> list[_Statement]:
     interpretation or grade component, and absent when its value or interpretation says so."""
     if resource.get("dataAbsentReason") is not None:
         return _notes(resource)     # no value: the finding its code names is not asserted
-    texts = [_with_value(next(iter(_texts(resource, "code")), ""), resource)]
-    for component in array(resource.get("component")):
+    texts = [("code", _with_value(next(iter(_texts(resource, "code")), ""), resource))]
+    for i, component in enumerate(array(resource.get("component"))):
         if isinstance(component, dict) and component.get("dataAbsentReason") is None:
-            texts.append(_with_value(next(iter(_texts(component, "code")), ""), component))
+            texts.append((f"component[{i}]", _with_value(next(iter(_texts(component, "code")), ""), component)))
     coded = coded_details(resource)
     statements = _read_concept_texts(texts, list(coded.spaces))
     read_kinds = {s.kind for s in statements}
@@ -761,7 +776,7 @@ def _procedure(resource: dict) -> list[_Statement]:
 
 def _document(resource: dict) -> list[_Statement]:
     """A clinical note: its attachments' text (never its type or title)."""
-    return [s for found in attachment_texts(resource) for block in found.blocks for s in _read(block)]
+    return _read_at((found.source, block) for found in attachment_texts(resource) for block in found.blocks)
 
 
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
@@ -772,10 +787,11 @@ _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
 
 def _order(resource: dict) -> list[_Statement]:
     """Draft ServiceRequest: a destabilising decompression, at the levels of its clause or of the order."""
-    texts = _texts(resource, "code") + _texts(resource, "orderDetail") + list(note_texts(resource))
-    order_spaces = _level_spaces(texts + _texts(resource, "bodySite"))
+    texts = [("code", t) for t in _texts(resource, "code")] + [("orderDetail", t) for t in _texts(resource, "orderDetail")]
+    texts += _note_sources(resource)
+    order_spaces = _level_spaces([t for _, t in texts] + _texts(resource, "bodySite"))
     statements = []
-    for statement in (s for text in texts for s in _read(text, _order_mentions)):
+    for statement in _read_at(texts, _order_mentions):
         if statement.interspace is None and order_spaces:
             statements += [replace(statement, interspace=space) for space in order_spaces]
         else:
@@ -811,7 +827,7 @@ def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
     located = {(kind, present) for kind, space, present in best if space is not None}
     ref, day = reference(resource), clinical_period(resource)[0]
     return [LevelFact(s.kind, s.interspace, s.present,
-                      Evidence(ref, s.quote + s.said, day, quote=s.quote.strip("“”") if s.from_text else None,
+                      Evidence(ref, s.quote + s.said, day, quote=(s.words or s.quote.strip("“”")) if s.from_text else None,
                                source=s.source),
                       s.severity, s.value, s.assertion)
             for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
