@@ -30,7 +30,7 @@ from terminology import cpt, valuesets
 from terminology.conservative_care import procedure_classes_in_text, procedure_gate
 from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
 from terminology.systems import CPT, ICD10CM
-from terminology.phrases import compile_phrases
+from terminology.phrases import compile_phrases, compile_regex
 from terminology.valuesets import PhraseGate
 
 from .attachments import attachment_texts
@@ -44,7 +44,6 @@ from .resources import array, clinical_period, codings, concept_texts, is_inacti
 LEVEL_KINDS = ("spondylolisthesis", "retrolisthesis", "instability", "stenosis", "deformity", "prior_fusion",
                "pseudarthrosis", "hardware_failure", "destabilizing_decompression")
 # A backward slip is its own kind: payers grade anterolisthesis, and hold a retrolisthesis to its millimetres.
-_RETRO = re.compile(r"retro", re.IGNORECASE)
 FUSION_CLASSES = ("fusion", "deformity_fusion")
 # A fusion named in text without any sign that it already happened ("L4-5 fusion is planned"):
 # read so it owns its levels, never reported except as the levels of a fusion Procedure.
@@ -55,7 +54,6 @@ DESCRIPTION_LIMIT = 96   # its description: the words around the finding, as a c
 
 # --- text structure ------------------------------------------------------------------------------
 
-_PHRASE_SPLIT = re.compile(r",|&|\b(?:and|or|with|without|plus|as well as|along with)\b", re.IGNORECASE)
 _HEADING_COLON = re.compile(r"\s*:")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 # Kinds whose history is the point: a fusion done years ago is still there.
@@ -118,6 +116,23 @@ _STRAIGHTENED_LORDOSIS = _FINDINGS["always_subtle"]
 if _STRAIGHTENED_LORDOSIS not in _EXTRA_REGEXES["deformity"]:
     raise ValueError("level_findings.yaml: always_subtle must be one of the deformity regexes")
 
+# Grading words, numbers and cues around a finding: terminology/data/text/level_details.yaml.
+_DETAILS = load_text_data("level_details.yaml")
+_REGEXES = {name: compile_regex(spec) for name, spec in _DETAILS["regexes"].items()}
+_PHRASE_SPLIT, _RETRO, _OTHER_FINDINGS = _REGEXES["phrase_split"], _REGEXES["retro"], _REGEXES["other_findings"]
+_HISTORY_CUE, _PLAN_CUE, _SOLID_AFTER = _REGEXES["history_cue"], _REGEXES["plan_cue"], _REGEXES["solid_after"]
+_FUSED, _FUTURE_BEFORE = _REGEXES["fused"], _REGEXES["future_before"]
+_STENOSIS_GRADE, _LISTHESIS_GRADE = _REGEXES["stenosis_grade"], _REGEXES["listhesis_grade"]
+_TRANSLATION_MM, _ANY_MM, _COBB = _REGEXES["translation_mm"], _REGEXES["any_mm"], _REGEXES["cobb"]
+_HEDGE, _LINK = _REGEXES["hedge"], _REGEXES["link"]
+_STRAIGHTENING = compile_regex(_STRAIGHTENED_LORDOSIS)
+_STENOSIS_NAMES: dict[str, str | None] = dict(_DETAILS["stenosis_grade_names"])
+_NUMERALS: dict[str, int] = {str(word): grade for word, grade in _DETAILS["listhesis_numerals"].items()}
+# Destabilising decompression, read in draft orders only.
+_DESTABILIZING = tuple(compile_regex(spec) for spec in _DETAILS["destabilizing"])
+if set(_STENOSIS_NAMES) != set(_STENOSIS_GRADE.groupindex):
+    raise ValueError("level_details.yaml: stenosis_grade_names must name every stenosis_grade group")
+
 
 def _kind_phrases(kind: str) -> list[str]:
     return _valueset_text(*_TEXT_SETS[kind]) + list(_EXTRA_PHRASES.get(kind, ()))
@@ -137,29 +152,6 @@ _KIND_PATTERNS = _kind_patterns()
 _KIND_GATE = PhraseGate({kind: _kind_phrases(kind) for kind in _TEXT_SETS}, _EXTRA_REGEX_ANCHORS)
 
 # Findings of no interest here, read only so that they keep their own levels.
-_OTHER_FINDINGS = re.compile(
-    r"(?<![a-z0-9])(?:dis[ck]\s+(?:bulge|bulging|protrusions?|herniations?|extrusions?|osteophyte\s+complex)|"
-    r"(?:herniated|bulging|protruding|extruded)\s+(?:nucleus\s+pulposus|dis[ck]s?)|hnp|"
-    r"facet\s+(?:arthropathy|hypertrophy|arthrosis|arthritis|effusions?|degeneration|cysts?)|synovial\s+cysts?|"
-    r"osteophytes?|spondylosis|degenerative\s+changes?|post[\s-]?(?:operative|surgical)\s+changes?|"
-    r"annular\s+(?:fissure|tear)s?|modic(?:\s+type\s+\w+)?(?:\s+changes?)?|end\s*plate\s+changes?|"
-    r"ligamentum\s+flavum\s+(?:hypertrophy|thickening|buckling)|schmorl'?s?\s+nodes?|hemangiomas?|fractures?|"
-    r"(?:intact\s+)?(?:hardware|instrumentation|pedicle\s+screws?|interbody\s+cages?)|laminectomy\s+defects?)"
-    r"(?![a-z0-9])", re.IGNORECASE)
-
-_HISTORY_CUE = re.compile(
-    r"\b(?:prior|previous(?:ly)?|history\s+of|hx\s+of|h/o|s/p|status[\s-]+post|post[\s-]?op(?:erative)?|"
-    r"post[\s-]?surgical|remote|existing|known|underwent|had\s+(?:an?|the|his|her)|solid(?:ly)?|healed|mature)(?![\w/])",
-    re.IGNORECASE)
-# Words that turn a fusion after a history cue back into a plan ("s/p laminectomy, now planned for fusion").
-_PLAN_CUE = re.compile(
-    r"\b(?:plan\w*|propos\w*|recommend\w*|candidate|consider\w*|schedul\w*|will|would|should|request\w*|"
-    r"offer\w*|discuss\w*|need\w*|indicat\w*|undergo|pending|now)\b", re.IGNORECASE)
-_SOLID_AFTER = re.compile(
-    r"[^,;.]{0,40}?\b(?:is|are|appears?|remains?|looks?)?\s*(?:solid(?:ly)?|healed|mature|well[\s-]incorporated)\b"
-    r"|\s+status\b", re.IGNORECASE)
-_FUSED = re.compile(r"(?<![\w-])(?:solidly\s+)?fused(?![\w-])", re.IGNORECASE)
-_FUTURE_BEFORE = re.compile(r"\b(?:be|been|being|will|to|get|getting)\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 
 def _history_of_fusion(masked: str, start: int, end: int) -> bool:
@@ -220,23 +212,6 @@ def _without_overlaps(mentions: list[_Mention]) -> list[_Mention]:
     return sorted(kept, key=lambda m: (m.start, m.end))
 
 
-# Destabilising decompression, read in draft orders only. "Partial facetectomy" never counts.
-_FACETECTOMY = r"facet(?:ectom(?:y|ies)|\s+resections?|\s+removal)"
-_MORE_THAN = r"(?P<more>>\s*=?|≥|greater\s+than|more\s+than|over|at\s+least|exceeding)"
-_DESTABILIZING = (
-    re.compile(rf"(?<![\w>≥])(?:{_MORE_THAN}\s*)?(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent)\s*(?:of\s+(?:the\s+)?)?{_FACETECTOMY}",
-               re.IGNORECASE),
-    re.compile(rf"{_FACETECTOMY}\s*(?:of\s+)?\(?\s*(?:{_MORE_THAN}\s*)?(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent)",
-               re.IGNORECASE),
-    re.compile(rf"\b(?:complete|total|bilateral|full|radical)\s+(?:(?:inferior|superior|bilateral|complete|total)\s+)?"
-               rf"{_FACETECTOMY}", re.IGNORECASE),
-    re.compile(r"\bwide\s+decompression\s+(?:with|and|including)\s+(?:(?:complete|total|bilateral|full)\s+)?"
-               r"facetectom(?:y|ies)", re.IGNORECASE),
-    re.compile(r"\bpars(?:\s+interarticularis)?\s+(?:resection|removal|excision)|"
-               r"\b(?:resection|removal|excision)\s+of\s+(?:the\s+)?pars\b", re.IGNORECASE),
-)
-
-
 def _destabilizing(match: re.Match) -> bool:
     if "pct" not in match.re.groupindex or match["pct"] is None:
         return True
@@ -253,43 +228,7 @@ def _order_mentions(folded: str, masked: str, has_levels: bool = True) -> list[_
 
 # --- details: severity and numbers -----------------------------------------------------------------
 
-_STENOSIS_GRADE = re.compile(
-    r"(?<![\w-])(?:(?P<moderate_severe>moderate(?:ly)?[\s-]*(?:to|-|/)[\s-]*severe|moderately\s+severe)"
-    r"|(?P<mild_moderate>mild(?:ly)?[\s-]*(?:to|-|/)[\s-]*moderate|mildly\s+moderate)"
-    r"|(?P<severe>severe(?:ly)?|marked(?:ly)?|critical|high[\s-]grade|advanced|profound|tight)"
-    r"|(?P<moderate>moderate(?:ly)?)"
-    r"|(?P<mild>mild(?:ly)?|minimal(?:ly)?|slight(?:ly)?|minor|trace|borderline)"
-    r"|(?P<ungraded>significant|substantial|considerable|notable))(?![\w-])",
-    re.IGNORECASE)
-_STENOSIS_NAMES = {"moderate_severe": "moderate-severe", "mild_moderate": "mild-moderate", "severe": "severe",
-                   "moderate": "moderate", "mild": "mild", "ungraded": None}
 STENOSIS_ORDER = (None, "mild", "mild-moderate", "moderate", "moderate-severe", "severe")
-
-_GRADE_WORD = r"[1-5]|iv|v|i{1,3}|one|two|three|four|five"
-_NUMERALS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5,
-             "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
-_LISTHESIS_GRADE = re.compile(
-    rf"(?<![\w-])(?:(?:meyerding\s+)?(?:grade|gr\.?)\s*(?P<grade>{_GRADE_WORD})"
-    rf"(?:\s*(?:-|to|/)\s*(?:{_GRADE_WORD}))?(?![\w])"
-    r"|(?P<low>low[\s-]grade)|(?P<high>high[\s-]grade)|(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent\b))",
-    re.IGNORECASE)
-_TRANSLATION_MM = re.compile(
-    r"(?<![\w.])(?P<a>\d+(?:\.\d+)?)\s*mm\b(?:\s+of)?(?:\s+[a-z-]+){0,2}?\s+"
-    r"(?:translation|translational|motion|movement|excursion|displacement|listhesis|anterolisthesis|retrolisthesis|slip)"
-    r"|(?:translation|translational\s+motion|motion|excursion|displacement)\s*(?:of|measuring|measures|:|=)?\s*"
-    r"(?P<b>\d+(?:\.\d+)?)\s*mm\b", re.IGNORECASE)
-_ANY_MM = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*mm\b", re.IGNORECASE)
-_DEGREES = r"\s*-?\s*(?:°|º|˚|degrees?(?![a-z])|deg(?![a-z]))"
-_CURVE_WORDS = r"(?:curves?|curvature|scoliosis|dextroscoliosis|levoscoliosis|kyphosis|kyphoscoliosis|rotoscoliosis)"
-_COBB = re.compile(
-    rf"cobb(?:\s+angles?)?\s*(?:of|is|was|measur\w*|=|:)?\s*(?:approximately\s+)?(?P<a>\d+(?:\.\d+)?){_DEGREES}"
-    rf"|(?<![\w.])(?P<b>\d+(?:\.\d+)?){_DEGREES}\s+(?:[a-z-]+\s+){{0,2}}?{_CURVE_WORDS}"
-    rf"|{_CURVE_WORDS}\s*(?:of|measuring|measures|measured\s+at|=|:)?\s*(?P<c>\d+(?:\.\d+)?){_DEGREES}",
-    re.IGNORECASE)
-_HEDGE = re.compile(r"\b(?:very\s+subtle|subtle|slight(?:ly)?|minimal(?:ly)?|mild(?:ly)?|trace|minor)\b", re.IGNORECASE)
-_STRAIGHTENING = re.compile(_STRAIGHTENED_LORDOSIS, re.IGNORECASE)
-_LINK = re.compile(r"[\s,:()-]*(?:(?:is|are|was|were|appears?|seen|measuring|measures|of|at|which\s+is|that\s+is)\s+)*",
-                   re.IGNORECASE)
 
 
 @dataclass(frozen=True)
