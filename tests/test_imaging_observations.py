@@ -80,6 +80,7 @@ NEGATIVES = {
         k, interpretation=[{"coding": [{"system": INTERPRETATION, "code": "NEG", "display": "Negative"}]}]),
     "value absent": lambda k: _alone(k, valueCodeableConcept={"coding": [{"system": SCT, "code": "2667000"}],
                                                               "text": "Absent"}),
+    "value absent, coded only": lambda k: _alone(k, valueCodeableConcept={"coding": [{"system": SCT, "code": "2667000"}]}),
     "entered in error": lambda k: _as_result(k, status="entered-in-error"),
     "cancelled": lambda k: _alone(k, status="cancelled"),
     "data absent": lambda k: _alone(k, interpretation=None, dataAbsentReason={"text": "Not performed"}),
