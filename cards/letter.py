@@ -41,8 +41,14 @@ def _reason(f: Finding) -> dict:
 def _evidence(findings) -> list[dict]:
     found = [e for f in findings for p in f.missing + f.counted for e in p.evidence] + \
             [e for f in findings for e in f.evidence]
-    return [{"date": e.day.isoformat() if e.day else None, "text": " ".join(e.description.split()),
-             "reference": e.reference} for e in dated_first(found)[:EVIDENCE_LIMIT]]
+    return [_evidence_item(e) for e in dated_first(found)[:EVIDENCE_LIMIT]]
+
+
+def _evidence_item(e) -> dict:
+    """Date, what it says and where; evidence read from text adds the words read and where in the resource."""
+    item = {"date": e.day.isoformat() if e.day else None, "text": " ".join(e.description.split()), "reference": e.reference}
+    item.update({key: value for key, value in (("quote", e.quote), ("source", e.source)) if value})
+    return item
 
 
 def _alternatives(d: OrderDetermination, all_findings) -> list[str]:

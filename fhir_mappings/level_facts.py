@@ -30,36 +30,37 @@ from terminology import cpt, valuesets
 from terminology.conservative_care import procedure_classes_in_text, procedure_gate
 from terminology.levels import Interspace, LevelMention, Vertebra, find_levels
 from terminology.systems import CPT, ICD10CM
-from terminology.phrases import compile_phrases
+from terminology.phrases import compile_phrases, compile_regex
 from terminology.valuesets import PhraseGate
 
 from .attachments import attachment_texts
 from .facts import Evidence, LevelFact
 from .negation import is_negated
+from .observation_findings import CodedDetails, coded_details
 from .text import clause_bounds, document
 from .text.rules import load_text_data
-from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, note_texts, reference
+from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, reference
 
 LEVEL_KINDS = ("spondylolisthesis", "retrolisthesis", "instability", "stenosis", "deformity", "prior_fusion",
                "pseudarthrosis", "hardware_failure", "destabilizing_decompression")
 # A backward slip is its own kind: payers grade anterolisthesis, and hold a retrolisthesis to its millimetres.
-_RETRO = re.compile(r"retro", re.IGNORECASE)
 FUSION_CLASSES = ("fusion", "deformity_fusion")
 # A fusion named in text without any sign that it already happened ("L4-5 fusion is planned"):
 # read so it owns its levels, never reported except as the levels of a fusion Procedure.
 _FUSION_WORD = "fusion_word"
-QUOTE_LIMIT = 160
+SPAN_LIMIT = 160         # quote_span's default (the measurement reader's quotes)
+QUOTE_LIMIT = 200        # the words a level fact read from text keeps (Evidence.quote)
+DESCRIPTION_LIMIT = 96   # its description: the words around the finding, as a card's evidence line shows them
 
 # --- text structure ------------------------------------------------------------------------------
 
-_PHRASE_SPLIT = re.compile(r",|&|\b(?:and|or|with|without|plus|as well as|along with)\b", re.IGNORECASE)
 _HEADING_COLON = re.compile(r"\s*:")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 # Kinds whose history is the point: a fusion done years ago is still there.
 HISTORY_KINDS = frozenset({"prior_fusion"})
 
 
-def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = QUOTE_LIMIT) -> str:
+def quote_span(text: str, start: int, end: int, focus: tuple[int, int] | None = None, limit: int = SPAN_LIMIT) -> str:
     """The span in curly quotes, whitespace collapsed; a long one is cut around focus with "…"."""
     inner = " ".join(text[start:end].split()).strip(" ,;:")
     if len(inner) + 2 <= limit:
@@ -115,6 +116,23 @@ _STRAIGHTENED_LORDOSIS = _FINDINGS["always_subtle"]
 if _STRAIGHTENED_LORDOSIS not in _EXTRA_REGEXES["deformity"]:
     raise ValueError("level_findings.yaml: always_subtle must be one of the deformity regexes")
 
+# Grading words, numbers and cues around a finding: terminology/data/text/level_details.yaml.
+_DETAILS = load_text_data("level_details.yaml")
+_REGEXES = {name: compile_regex(spec) for name, spec in _DETAILS["regexes"].items()}
+_PHRASE_SPLIT, _RETRO, _OTHER_FINDINGS = _REGEXES["phrase_split"], _REGEXES["retro"], _REGEXES["other_findings"]
+_HISTORY_CUE, _PLAN_CUE, _SOLID_AFTER = _REGEXES["history_cue"], _REGEXES["plan_cue"], _REGEXES["solid_after"]
+_FUSED, _FUTURE_BEFORE = _REGEXES["fused"], _REGEXES["future_before"]
+_STENOSIS_GRADE, _LISTHESIS_GRADE = _REGEXES["stenosis_grade"], _REGEXES["listhesis_grade"]
+_TRANSLATION_MM, _ANY_MM, _COBB = _REGEXES["translation_mm"], _REGEXES["any_mm"], _REGEXES["cobb"]
+_HEDGE, _LINK = _REGEXES["hedge"], _REGEXES["link"]
+_STRAIGHTENING = compile_regex(_STRAIGHTENED_LORDOSIS)
+_STENOSIS_NAMES: dict[str, str | None] = dict(_DETAILS["stenosis_grade_names"])
+_NUMERALS: dict[str, int] = {str(word): grade for word, grade in _DETAILS["listhesis_numerals"].items()}
+# Destabilising decompression, read in draft orders only.
+_DESTABILIZING = tuple(compile_regex(spec) for spec in _DETAILS["destabilizing"])
+if set(_STENOSIS_NAMES) != set(_STENOSIS_GRADE.groupindex):
+    raise ValueError("level_details.yaml: stenosis_grade_names must name every stenosis_grade group")
+
 
 def _kind_phrases(kind: str) -> list[str]:
     return _valueset_text(*_TEXT_SETS[kind]) + list(_EXTRA_PHRASES.get(kind, ()))
@@ -134,29 +152,6 @@ _KIND_PATTERNS = _kind_patterns()
 _KIND_GATE = PhraseGate({kind: _kind_phrases(kind) for kind in _TEXT_SETS}, _EXTRA_REGEX_ANCHORS)
 
 # Findings of no interest here, read only so that they keep their own levels.
-_OTHER_FINDINGS = re.compile(
-    r"(?<![a-z0-9])(?:dis[ck]\s+(?:bulge|bulging|protrusions?|herniations?|extrusions?|osteophyte\s+complex)|"
-    r"(?:herniated|bulging|protruding|extruded)\s+(?:nucleus\s+pulposus|dis[ck]s?)|hnp|"
-    r"facet\s+(?:arthropathy|hypertrophy|arthrosis|arthritis|effusions?|degeneration|cysts?)|synovial\s+cysts?|"
-    r"osteophytes?|spondylosis|degenerative\s+changes?|post[\s-]?(?:operative|surgical)\s+changes?|"
-    r"annular\s+(?:fissure|tear)s?|modic(?:\s+type\s+\w+)?(?:\s+changes?)?|end\s*plate\s+changes?|"
-    r"ligamentum\s+flavum\s+(?:hypertrophy|thickening|buckling)|schmorl'?s?\s+nodes?|hemangiomas?|fractures?|"
-    r"(?:intact\s+)?(?:hardware|instrumentation|pedicle\s+screws?|interbody\s+cages?)|laminectomy\s+defects?)"
-    r"(?![a-z0-9])", re.IGNORECASE)
-
-_HISTORY_CUE = re.compile(
-    r"\b(?:prior|previous(?:ly)?|history\s+of|hx\s+of|h/o|s/p|status[\s-]+post|post[\s-]?op(?:erative)?|"
-    r"post[\s-]?surgical|remote|existing|known|underwent|had\s+(?:an?|the|his|her)|solid(?:ly)?|healed|mature)(?![\w/])",
-    re.IGNORECASE)
-# Words that turn a fusion after a history cue back into a plan ("s/p laminectomy, now planned for fusion").
-_PLAN_CUE = re.compile(
-    r"\b(?:plan\w*|propos\w*|recommend\w*|candidate|consider\w*|schedul\w*|will|would|should|request\w*|"
-    r"offer\w*|discuss\w*|need\w*|indicat\w*|undergo|pending|now)\b", re.IGNORECASE)
-_SOLID_AFTER = re.compile(
-    r"[^,;.]{0,40}?\b(?:is|are|appears?|remains?|looks?)?\s*(?:solid(?:ly)?|healed|mature|well[\s-]incorporated)\b"
-    r"|\s+status\b", re.IGNORECASE)
-_FUSED = re.compile(r"(?<![\w-])(?:solidly\s+)?fused(?![\w-])", re.IGNORECASE)
-_FUTURE_BEFORE = re.compile(r"\b(?:be|been|being|will|to|get|getting)\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 
 def _history_of_fusion(masked: str, start: int, end: int) -> bool:
@@ -217,23 +212,6 @@ def _without_overlaps(mentions: list[_Mention]) -> list[_Mention]:
     return sorted(kept, key=lambda m: (m.start, m.end))
 
 
-# Destabilising decompression, read in draft orders only. "Partial facetectomy" never counts.
-_FACETECTOMY = r"facet(?:ectom(?:y|ies)|\s+resections?|\s+removal)"
-_MORE_THAN = r"(?P<more>>\s*=?|≥|greater\s+than|more\s+than|over|at\s+least|exceeding)"
-_DESTABILIZING = (
-    re.compile(rf"(?<![\w>≥])(?:{_MORE_THAN}\s*)?(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent)\s*(?:of\s+(?:the\s+)?)?{_FACETECTOMY}",
-               re.IGNORECASE),
-    re.compile(rf"{_FACETECTOMY}\s*(?:of\s+)?\(?\s*(?:{_MORE_THAN}\s*)?(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent)",
-               re.IGNORECASE),
-    re.compile(rf"\b(?:complete|total|bilateral|full|radical)\s+(?:(?:inferior|superior|bilateral|complete|total)\s+)?"
-               rf"{_FACETECTOMY}", re.IGNORECASE),
-    re.compile(r"\bwide\s+decompression\s+(?:with|and|including)\s+(?:(?:complete|total|bilateral|full)\s+)?"
-               r"facetectom(?:y|ies)", re.IGNORECASE),
-    re.compile(r"\bpars(?:\s+interarticularis)?\s+(?:resection|removal|excision)|"
-               r"\b(?:resection|removal|excision)\s+of\s+(?:the\s+)?pars\b", re.IGNORECASE),
-)
-
-
 def _destabilizing(match: re.Match) -> bool:
     if "pct" not in match.re.groupindex or match["pct"] is None:
         return True
@@ -250,43 +228,7 @@ def _order_mentions(folded: str, masked: str, has_levels: bool = True) -> list[_
 
 # --- details: severity and numbers -----------------------------------------------------------------
 
-_STENOSIS_GRADE = re.compile(
-    r"(?<![\w-])(?:(?P<moderate_severe>moderate(?:ly)?[\s-]*(?:to|-|/)[\s-]*severe|moderately\s+severe)"
-    r"|(?P<mild_moderate>mild(?:ly)?[\s-]*(?:to|-|/)[\s-]*moderate|mildly\s+moderate)"
-    r"|(?P<severe>severe(?:ly)?|marked(?:ly)?|critical|high[\s-]grade|advanced|profound|tight)"
-    r"|(?P<moderate>moderate(?:ly)?)"
-    r"|(?P<mild>mild(?:ly)?|minimal(?:ly)?|slight(?:ly)?|minor|trace|borderline)"
-    r"|(?P<ungraded>significant|substantial|considerable|notable))(?![\w-])",
-    re.IGNORECASE)
-_STENOSIS_NAMES = {"moderate_severe": "moderate-severe", "mild_moderate": "mild-moderate", "severe": "severe",
-                   "moderate": "moderate", "mild": "mild", "ungraded": None}
 STENOSIS_ORDER = (None, "mild", "mild-moderate", "moderate", "moderate-severe", "severe")
-
-_GRADE_WORD = r"[1-5]|iv|v|i{1,3}|one|two|three|four|five"
-_NUMERALS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5,
-             "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
-_LISTHESIS_GRADE = re.compile(
-    rf"(?<![\w-])(?:(?:meyerding\s+)?(?:grade|gr\.?)\s*(?P<grade>{_GRADE_WORD})"
-    rf"(?:\s*(?:-|to|/)\s*(?:{_GRADE_WORD}))?(?![\w])"
-    r"|(?P<low>low[\s-]grade)|(?P<high>high[\s-]grade)|(?P<pct>\d+(?:\.\d+)?)\s*(?:%|percent\b))",
-    re.IGNORECASE)
-_TRANSLATION_MM = re.compile(
-    r"(?<![\w.])(?P<a>\d+(?:\.\d+)?)\s*mm\b(?:\s+of)?(?:\s+[a-z-]+){0,2}?\s+"
-    r"(?:translation|translational|motion|movement|excursion|displacement|listhesis|anterolisthesis|retrolisthesis|slip)"
-    r"|(?:translation|translational\s+motion|motion|excursion|displacement)\s*(?:of|measuring|measures|:|=)?\s*"
-    r"(?P<b>\d+(?:\.\d+)?)\s*mm\b", re.IGNORECASE)
-_ANY_MM = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*mm\b", re.IGNORECASE)
-_DEGREES = r"\s*-?\s*(?:°|º|˚|degrees?(?![a-z])|deg(?![a-z]))"
-_CURVE_WORDS = r"(?:curves?|curvature|scoliosis|dextroscoliosis|levoscoliosis|kyphosis|kyphoscoliosis|rotoscoliosis)"
-_COBB = re.compile(
-    rf"cobb(?:\s+angles?)?\s*(?:of|is|was|measur\w*|=|:)?\s*(?:approximately\s+)?(?P<a>\d+(?:\.\d+)?){_DEGREES}"
-    rf"|(?<![\w.])(?P<b>\d+(?:\.\d+)?){_DEGREES}\s+(?:[a-z-]+\s+){{0,2}}?{_CURVE_WORDS}"
-    rf"|{_CURVE_WORDS}\s*(?:of|measuring|measures|measured\s+at|=|:)?\s*(?P<c>\d+(?:\.\d+)?){_DEGREES}",
-    re.IGNORECASE)
-_HEDGE = re.compile(r"\b(?:very\s+subtle|subtle|slight(?:ly)?|minimal(?:ly)?|mild(?:ly)?|trace|minor)\b", re.IGNORECASE)
-_STRAIGHTENING = re.compile(_STRAIGHTENED_LORDOSIS, re.IGNORECASE)
-_LINK = re.compile(r"[\s,:()-]*(?:(?:is|are|was|were|appears?|seen|measuring|measures|of|at|which\s+is|that\s+is)\s+)*",
-                   re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -329,6 +271,9 @@ class _Statement:
     value: float | None = None
     assertion: str = "present"
     from_text: bool = True
+    words: str | None = None        # the clause read, trimmed to QUOTE_LIMIT (quote: the part around the finding)
+    said: str = ""                  # what a coded Observation adds to the words: " at L4-L5, severe"
+    source: str | None = None       # where in the resource the words stand: "presentedForm[0]", "note[1]"
 
 
 class _Reading:
@@ -533,6 +478,10 @@ def _detail_for(reading: _Reading, mention: _Mention, level: LevelMention | None
     return _Detail()
 
 
+# How a grade written apart from the finding (an interpretation, a grade component) reads, per kind.
+_GRADES = {"stenosis": (_STENOSIS_GRADE, _stenosis_detail), "spondylolisthesis": (_LISTHESIS_GRADE, _listhesis_detail)}
+
+
 def _single(pattern: re.Pattern, reading: _Reading, anchor: tuple[int, int]) -> re.Pattern:
     """pattern when it occurs exactly once in the clause (one unlabelled "4 mm" is the translation), else a
     pattern that never matches."""
@@ -572,9 +521,10 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
         if mention.kind is None:
             continue
         levels, quoted, prefix = reading.levels_of(index)
-        quote = quote_span(text, *quoted, focus=mention.span)
+        quote = quote_span(text, *quoted, focus=mention.span, limit=DESCRIPTION_LIMIT)
+        words = quote_span(text, *quoted, focus=mention.span, limit=QUOTE_LIMIT)[1:-1]
         if prefix:
-            quote = f"“{prefix}{quote[1:]}"
+            quote, words = f"“{prefix}{quote[1:]}", f"{prefix}{words}"
         assertion = written = reading.assertion(mention)
         if mention.kind == _FUSION_WORD:
             assertion = "negated" if assertion == "negated" else "present"   # read only for its levels
@@ -598,7 +548,7 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
             # An absent finding carries no grade: "no moderate or severe stenosis" denies the grade.
             severity = detail.severity if present else None
             statements.append(_Statement(kind, space, present, quote, severity, detail.value,
-                                         written if present else "negated"))
+                                         written if present else "negated", words=words))
     return tuple(statements)
 
 
@@ -611,6 +561,8 @@ _CODED_KINDS = {
     "pseudarthrosis": "pseudarthrosis", "hardware_failure": "hardware_failure",
 }
 _ARTHRODESIS_STATUS = "Z98.1"   # ICD-10-CM "arthrodesis status": a prior fusion, coded
+# Kinds whose number is a translation in mm (a spondylolisthesis's number is its slip in %).
+_TRANSLATED_KINDS = frozenset({"instability", "retrolisthesis"})
 
 
 def _texts(resource: dict, *fields: str) -> list[str]:
@@ -622,8 +574,9 @@ def _level_spaces(texts: Iterable[str]) -> list[Interspace]:
     return list(dict.fromkeys(spaces))
 
 
-def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> list[_Statement]:
-    """Kinds coded on the resource, placed at the levels its code text or body site names."""
+def _coded_statements(resource: dict, field: str, level_texts: list[str],
+                      spaces: Iterable[Interspace] = ()) -> list[_Statement]:
+    """Kinds coded on the resource, placed at the levels its code text or body site names (or at spaces)."""
     kinds: dict[str, str] = {}
     label = None
     for system, code in codings(resource, field):
@@ -638,14 +591,20 @@ def _coded_statements(resource: dict, field: str, level_texts: list[str]) -> lis
             kinds.setdefault(kind, f"“{label}” ({code})" if label else code)
     if not kinds:
         return []
-    spaces = _level_spaces(level_texts) or [None]
-    return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in spaces]
+    placed = _level_spaces(level_texts) or list(spaces) or [None]
+    return [_Statement(kind, space, True, quote, from_text=False) for kind, quote in kinds.items() for space in placed]
 
 
-def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list[_Statement]:
+def _read_at(sources: Iterable[tuple[str, str]], find_mentions: Callable[..., list[_Mention]] = _chart_mentions
+             ) -> list[_Statement]:
+    """The statements of each (where in the resource, text), each knowing where its words stand."""
+    return [replace(s, source=where) for where, text in sources for s in _read(text, find_mentions)]
+
+
+def _read_concept_texts(texts: list[tuple[str, str]], site_spaces: list[Interspace]) -> list[_Statement]:
     """Code texts: a concept without a level there takes the body site's levels."""
     statements = []
-    for statement in (s for text in texts for s in _read(text)):
+    for statement in _read_at(texts):
         if statement.interspace is None and site_spaces:
             statements += [replace(statement, interspace=space) for space in site_spaces]
         else:
@@ -653,15 +612,20 @@ def _read_concept_texts(texts: list[str], site_spaces: list[Interspace]) -> list
     return statements
 
 
+def _note_sources(resource: dict) -> list[tuple[str, str]]:
+    return [(f"note[{i}]", note["text"]) for i, note in enumerate(array(resource.get("note")))
+            if isinstance(note, dict) and isinstance(note.get("text"), str)]
+
+
 def _notes(resource: dict) -> list[_Statement]:
-    return [s for text in note_texts(resource) for s in _read(text)]
+    return _read_at(_note_sources(resource))
 
 
 def _condition(resource: dict) -> list[_Statement]:
     code_texts = _texts(resource, "code")
     sites = _texts(resource, "bodySite")
     statements = _coded_statements(resource, "code", code_texts + sites)
-    statements += _read_concept_texts(code_texts, _level_spaces(sites)) + _notes(resource)
+    statements += _read_concept_texts([("code", t) for t in code_texts], _level_spaces(sites)) + _notes(resource)
     if is_inactive(resource):
         # A resolved condition no longer describes the spine; a fusion, once done, stays done.
         statements = [s for s in statements if s.kind == "prior_fusion"]
@@ -670,12 +634,12 @@ def _condition(resource: dict) -> list[_Statement]:
 
 def _report(resource: dict) -> list[_Statement]:
     # Not the report's code: a title names what was looked for ("XR SCOLIOSIS SURVEY"), not a finding.
-    texts = _texts(resource, "conclusionCode")
+    texts = [("conclusionCode", text) for text in _texts(resource, "conclusionCode")]
     if isinstance(resource.get("conclusion"), str):
-        texts.append(resource["conclusion"])
-    texts += [block for found in attachment_texts(resource) for block in found.blocks]
+        texts.append(("conclusion", resource["conclusion"]))
+    texts += [(found.source, block) for found in attachment_texts(resource) for block in found.blocks]
     statements = _coded_statements(resource, "conclusionCode", _texts(resource, "conclusionCode"))
-    return statements + [s for text in texts for s in _read(text)] + _notes(resource)
+    return statements + _read_at(texts) + _notes(resource)
 
 
 def _with_value(name: str, holder: dict) -> str:
@@ -689,11 +653,40 @@ def _with_value(name: str, holder: dict) -> str:
 
 
 def _observation(resource: dict) -> list[_Statement]:
-    texts = [_with_value(next(iter(_texts(resource, "code")), ""), resource)]
-    for component in array(resource.get("component")):
-        if isinstance(component, dict):
-            texts.append(_with_value(next(iter(_texts(component, "code")), ""), component))
-    return [s for text in texts for s in _read(text)] + _notes(resource)
+    """An Observation's name read with its value (a finding written as text, or coded with a display),
+    placed at the levels of its body site or location component when its words name none, graded by its
+    interpretation or grade component, and absent when its value or interpretation says so."""
+    if resource.get("dataAbsentReason") is not None:
+        return _notes(resource)     # no value: the finding its code names is not asserted
+    texts = [("code", _with_value(next(iter(_texts(resource, "code")), ""), resource))]
+    for i, component in enumerate(array(resource.get("component"))):
+        if isinstance(component, dict) and component.get("dataAbsentReason") is None:
+            texts.append((f"component[{i}]", _with_value(next(iter(_texts(component, "code")), ""), component)))
+    coded = coded_details(resource)
+    statements = _read_concept_texts(texts, list(coded.spaces))
+    read_kinds = {s.kind for s in statements}
+    statements += [s for field in ("code", "valueCodeableConcept")
+                   for s in _coded_statements(resource, field, [], coded.spaces) if s.kind not in read_kinds]
+    return [_with_coded_details(s, coded) for s in statements] + _notes(resource)
+
+
+def _with_coded_details(statement: _Statement, coded: CodedDetails) -> _Statement:
+    said = [f"at {statement.interspace}"] if statement.interspace in coded.spaces else []
+    if coded.absent:
+        return replace(statement, present=False, severity=None, value=None, assertion="negated",
+                       said=" " + ", ".join([*said, "absent"]))
+    if statement.present and statement.severity is None:
+        pattern, detail = _GRADES.get(statement.kind, (None, None))
+        found = next((m for text in coded.grades if pattern and (m := pattern.search(text))), None)
+        if found is not None:
+            graded = detail(found)
+            statement = replace(statement, severity=graded.severity, value=statement.value or graded.value)
+            said.append(" ".join(found.group().split()))
+    if statement.present and statement.value is None and coded.translation_mm is not None \
+            and statement.kind in _TRANSLATED_KINDS:
+        statement = replace(statement, value=coded.translation_mm)
+        said.append(f"translation {coded.translation_mm:g} mm")
+    return replace(statement, said=" " + ", ".join(said)) if said else statement
 
 
 def _is_fusion(resource: dict) -> bool:
@@ -722,7 +715,7 @@ def _procedure(resource: dict) -> list[_Statement]:
 
 def _document(resource: dict) -> list[_Statement]:
     """A clinical note: its attachments' text (never its type or title)."""
-    return [s for found in attachment_texts(resource) for block in found.blocks for s in _read(block)]
+    return _read_at((found.source, block) for found in attachment_texts(resource) for block in found.blocks)
 
 
 _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
@@ -733,10 +726,11 @@ _READERS: dict[str, Callable[[dict], list[_Statement]]] = {
 
 def _order(resource: dict) -> list[_Statement]:
     """Draft ServiceRequest: a destabilising decompression, at the levels of its clause or of the order."""
-    texts = _texts(resource, "code") + _texts(resource, "orderDetail") + list(note_texts(resource))
-    order_spaces = _level_spaces(texts + _texts(resource, "bodySite"))
+    texts = [("code", t) for t in _texts(resource, "code")] + [("orderDetail", t) for t in _texts(resource, "orderDetail")]
+    texts += _note_sources(resource)
+    order_spaces = _level_spaces([t for _, t in texts] + _texts(resource, "bodySite"))
     statements = []
-    for statement in (s for text in texts for s in _read(text, _order_mentions)):
+    for statement in _read_at(texts, _order_mentions):
         if statement.interspace is None and order_spaces:
             statements += [replace(statement, interspace=space) for space in order_spaces]
         else:
@@ -772,7 +766,8 @@ def _facts_of(resource: dict, statements: list[_Statement]) -> list[LevelFact]:
     located = {(kind, present) for kind, space, present in best if space is not None}
     ref, day = reference(resource), clinical_period(resource)[0]
     return [LevelFact(s.kind, s.interspace, s.present,
-                      Evidence(ref, s.quote, day, quote=s.quote.strip("“”") if s.from_text else None),
+                      Evidence(ref, s.quote + s.said, day, quote=(s.words or s.quote.strip("“”")) if s.from_text else None,
+                               source=s.source),
                       s.severity, s.value, s.assertion)
             for (kind, space, present), s in best.items() if space is not None or (kind, present) not in located]
 

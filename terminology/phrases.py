@@ -33,3 +33,20 @@ def compile_phrases(phrases: Iterable[str], *, case_sensitive: bool = False,
         return None
     return re.compile(rf"(?<![A-Za-z0-9])(?:{'|'.join(alternatives)})(?![A-Za-z0-9])",
                       0 if case_sensitive else re.IGNORECASE)
+
+
+def regex_source(spec) -> str:
+    """A data file's regex as one pattern: a string as written, or {before, any_of, after}: the
+    alternatives one per line (each may be a list of named groups' alternatives under `groups`)."""
+    if isinstance(spec, str):
+        return spec
+    if "groups" in spec:
+        body = "|".join(f"(?P<{name}>{'|'.join(alts)})" for name, alts in spec["groups"].items())
+    else:
+        body = "|".join(spec["any_of"])
+    return f"{spec.get('before', '')}(?:{body}){spec.get('after', '')}"
+
+
+def compile_regex(spec, *, case_sensitive: bool = False) -> re.Pattern[str]:
+    """A hand-written regex from a data file (regex_source), compiled with the phrase lists' case rule."""
+    return re.compile(regex_source(spec), 0 if case_sensitive else re.IGNORECASE)

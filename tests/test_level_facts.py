@@ -220,14 +220,17 @@ def test_resources_are_never_merged_and_conflicts_are_kept():
     assert sorted(f.evidence.day for f in facts) == [date(2024, 1, 10), date(2025, 1, 10), date(2025, 1, 10)]
 
 
-def test_evidence_quotes_the_clause_in_curly_quotes_within_160_characters():
+def test_evidence_quotes_the_clause_and_describes_it_by_the_words_around_the_finding():
     text = ("Multilevel degenerative change of the lumbar spine with disc desiccation, facet arthropathy and "
             "ligamentum flavum thickening is again noted and is overall unchanged from the prior examination "
             "with severe central canal stenosis at L4-5 that compresses the cauda equina nerve roots.")
     (fact,) = [f for f in map_level_facts([fhir.report("MRI", text, "2025-01-01")]) if f.kind == "stenosis"]
     assert fact.evidence.description.startswith("“…") and fact.evidence.description.endswith("”")
-    assert len(fact.evidence.description) <= 160
+    assert len(fact.evidence.description) <= 96
     assert "severe central canal stenosis at L4-5" in fact.evidence.description
+    assert 160 < len(fact.evidence.quote) <= 200 and fact.evidence.quote.startswith("…")
+    assert "unchanged from the prior examination with severe central canal stenosis at L4-5" in fact.evidence.quote
+    assert fact.evidence.source == "conclusion"
     assert fact.evidence.reference.startswith("DiagnosticReport/")
     assert quote_span("  stenosis   at L4-5, ", 0, 22) == "“stenosis at L4-5”"
 
