@@ -25,6 +25,7 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
         "questionnaires/spine-instability-films.json",
         "questionnaires/spine-pt-course.json",
         "questionnaires/spine-si-diagnostics.json",
+        "text/evidence_read.yaml",
         "text/letter.html.j2",
         "text/letter.md.j2",
         "text/wording.yaml",
