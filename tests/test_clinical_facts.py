@@ -83,6 +83,11 @@ def test_values_in_prose(text, kind, value):
     ("Exam: no focal weakness, no numbness, reflexes symmetric.", set()),
     ("Prediabetes, A1c 6.1%.", {"hba1c"}),
     ("No history of diabetes.", set()),
+    # A date is not a muscle grade: "2/5/2024" once read as 2/5 strength (found in an ehr-shape MRI report).
+    ("EXAM DATE: 2/5/2024", set()),
+    ("Seen 3/5/2025 for follow-up.", set()),
+    ("Strength 4/5 in the left EHL.", {"motor_deficit"}),
+    ("Left EHL 4-/5.", {"motor_deficit"}),
 ])
 def test_symptoms_and_findings_only_when_asserted(text, expected):
     assert set(kinds(text)) == expected
