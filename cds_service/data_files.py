@@ -26,7 +26,6 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
         "questionnaires/spine-pt-course.json",
         "questionnaires/spine-si-diagnostics.json",
         "text/letter.html.j2",
-        "text/evidence_read.yaml",
         "text/letter.md.j2",
         "text/wording.yaml",
     ),
