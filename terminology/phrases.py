@@ -179,8 +179,20 @@ def required_literals(pattern: re.Pattern[str] | str) -> frozenset[str] | None:
     """Lower-cased strings one of which every match of pattern contains; None when it needs none.
     (Lower-casing both sides holds for IGNORECASE patterns and case-sensitive ones alike, on text
     without the characters of literal_risks.)"""
+    return gate_literals(pattern)[0]
+
+
+def gate_literals(pattern: re.Pattern[str] | str) -> tuple[frozenset[str] | None, bool]:
+    """required_literals, and whether every match starts with one of them (then no match starts
+    before the first of them in a text). The strings every match starts with are taken when they
+    tell about as much as the best strings anywhere in a match."""
     compiled = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
-    return _best(_sequence(_parser.parse(compiled.pattern, compiled.flags)))
+    info = _sequence(_parser.parse(compiled.pattern, compiled.flags))
+    best, prefix = _best(info), info.prefix
+    if prefix is not None and "" not in prefix and (best is None or _score(prefix) >= _score(best)
+                                                   or min(map(len, prefix)) >= 3):
+        return prefix, True
+    return best, False
 
 
 def literal_risks(literals) -> frozenset[str]:

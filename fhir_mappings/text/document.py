@@ -107,25 +107,33 @@ class Document:
         return [0] + [match.end() for match in _SENTENCE_END.finditer(self.masked)]
 
     # --- the readers' gate (fhir_mappings.text.gate) ------------------------------------------------
-    @cached_property
+    _scanned = (-1, None)
+
     def _literals(self):
-        hits = LITERALS.scan(self.folded)
-        return None if hits is None else (hits, [hit[0] for hit in hits])
+        version, literals = self._scanned
+        if version != LITERALS.version:    # a reader registered a pattern since (its first use)
+            hits = LITERALS.scan(self.folded)
+            literals = None if hits is None else (hits, [hit[0] for hit in hits])
+            self._scanned = (LITERALS.version, literals)
+        return literals
 
     def found_in(self, lo: int = 0, hi: int | None = None):
-        """The gated patterns that may match within text[lo:hi] (an object answering `id in found`)."""
-        literals = self._literals
+        """The gated patterns that may match within text[lo:hi]: id -> where the first of its literals
+        there starts (in the text), lo for a pattern that needs none (EVERYTHING: no gate)."""
+        literals = self._literals()
         if literals is None:
             return EVERYTHING
         hits, starts = literals
         hi = len(self.text) if hi is None else hi
-        found = set(LITERALS.always)
+        found = dict.fromkeys(LITERALS.always, lo)
         for index in range(bisect_left(starts, lo), len(hits)):
             start, end, ids = hits[index]
             if start >= hi:
                 break
             if end <= hi:
-                found.update(ids)
+                for key in ids:
+                    if key not in found:
+                        found[key] = start
         return found
 
     # --- structure -------------------------------------------------------------------------------

@@ -17,21 +17,32 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from terminology.phrases import literal_risks, required_literals
+from terminology.phrases import gate_literals, literal_risks
 from terminology.valuesets import normalize_text
 
 
 @dataclass(frozen=True)
 class Gated:
-    """A pattern with its gate id: search/finditer/match as the pattern's, run where the gate allows."""
+    """A pattern with its gate id. search/finditer give the pattern's own answer over text, run only
+    where the gate allows: found is Document.found_in(lo, hi) for text = the document's text[lo:hi].
+    A pattern every match of which starts with one of its literals is run from the first of them."""
     pattern: re.Pattern[str]
     id: int
+    anchored: bool
 
-    def search(self, found, text: str, *args):
-        return self.pattern.search(text, *args) if self.id in found else None
+    def _start(self, found, lo: int) -> int | None:
+        first = found.get(self.id)
+        if first is None:
+            return None
+        return first - lo if self.anchored else 0
 
-    def finditer(self, found, text: str, *args):
-        return self.pattern.finditer(text, *args) if self.id in found else iter(())
+    def search(self, found, text: str, lo: int = 0):
+        start = self._start(found, lo)
+        return None if start is None else self.pattern.search(text, start)
+
+    def finditer(self, found, text: str, lo: int = 0):
+        start = self._start(found, lo)
+        return iter(()) if start is None else self.pattern.finditer(text, start)
 
 
 class _Literals:
@@ -41,15 +52,17 @@ class _Literals:
         self._automaton = None
         self.always: frozenset[int] = frozenset()
         self.risky: re.Pattern[str] | None = None
+        self.version = 0          # how many patterns the automaton holds: a scan made before is stale
 
-    def register(self, pattern: re.Pattern[str]) -> int:
+    def register(self, pattern: re.Pattern[str]) -> tuple[int, bool]:
         key = (pattern.pattern, pattern.flags)
         if key not in self._by_pattern:
-            literals = required_literals(pattern)
+            literals, anchored = gate_literals(pattern)
             # The text is folded before it is lower-cased, so are the literals (same length, same places).
             self._needs.append(None if literals is None else frozenset(normalize_text(s).lower() for s in literals))
-            self._by_pattern[key] = len(self._needs) - 1
+            self._by_pattern[key] = (len(self._needs) - 1, anchored and literals is not None)
             self._automaton = None
+            self.version = len(self._needs)
         return self._by_pattern[key]
 
     def _build(self):
@@ -83,14 +96,17 @@ LITERALS = _Literals()
 
 def gated(pattern: re.Pattern[str] | str, flags: int = 0) -> Gated:
     compiled = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, flags)
-    return Gated(compiled, LITERALS.register(compiled))
+    return Gated(compiled, *LITERALS.register(compiled))
 
 
 class Everything:
-    """The gate when it cannot be used: every pattern may match."""
+    """The gate when it cannot be used: every pattern may match, from the start."""
 
     def __contains__(self, item) -> bool:
         return True
+
+    def get(self, item, default=None):
+        return 0
 
 
 EVERYTHING = Everything()
