@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
+from typing import NamedTuple
 
 from terminology.valuesets import normalize_text
 
@@ -67,8 +68,7 @@ def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return left, (right_match.start() if right_match else len(text))
 
 
-@dataclass(frozen=True)
-class Trigger:
+class Trigger(NamedTuple):     # a tuple: made by the thousand per chart
     category: str
     forward: bool
     backward: bool
@@ -86,6 +86,22 @@ class Section:
     body: int         # where its text starts
 
 
+class _once:
+    """functools.cached_property without Python 3.11's lock around every first reading (a Document
+    is read by one request's thread); the value then sits in the instance and the descriptor is
+    not asked again."""
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 class Document:
     """The reading of one text shared by every reader; each part is made when first asked for."""
 
@@ -94,15 +110,15 @@ class Document:
         self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
         self._assertions: dict[tuple[int, int], str] = {}
 
-    @cached_property
+    @_once
     def folded(self) -> str:
         return fold_text(self.text)
 
-    @cached_property
+    @_once
     def masked(self) -> str:
         return _blank_false_stops(self.folded)
 
-    @cached_property
+    @_once
     def _starts(self) -> list[int]:
         return [0] + [match.end() for match in _SENTENCE_END.finditer(self.masked)]
 
@@ -136,6 +152,23 @@ class Document:
                         found[key] = start
         return found
 
+    def finditer(self, gated, text: str | None = None):
+        """gated.pattern.finditer(text) for text = the folded text or one of its length whose letters
+        are the folded text's: an anchored pattern is tried only where one of its literals starts."""
+        text = self.folded if text is None else text
+        literals = self._literals()
+        if literals is None or not gated.anchored:
+            if literals is None or gated.id in self.found_in():
+                yield from gated.pattern.finditer(text)
+            return
+        resume = 0
+        for start, _, ids in literals[0]:
+            if start >= resume and gated.id in ids:
+                match = gated.pattern.match(text, start)
+                if match is not None:
+                    resume = match.end()
+                    yield match
+
     # --- structure -------------------------------------------------------------------------------
     def sentence(self, start: int, end: int) -> tuple[int, int]:
         index = bisect_right(self._starts, start) - 1
@@ -158,7 +191,7 @@ class Document:
             if self.masked[lo:hi].strip():
                 yield lo, hi
 
-    @cached_property
+    @_once
     def sections(self) -> tuple[Section, ...]:
         if ":" not in self.folded and "\n" not in self.folded:
             return ()          # a heading ends with a colon or its line
@@ -178,7 +211,7 @@ class Document:
         return current
 
     # --- assertion -------------------------------------------------------------------------------
-    @cached_property
+    @_once
     def triggers(self) -> tuple[Trigger, ...]:
         """Every trigger, pseudo-trigger and termination, leftmost-longest and non-overlapping."""
         rules = context_rules()
