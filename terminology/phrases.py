@@ -206,23 +206,3 @@ def literal_risks(literals) -> frozenset[str]:
             risky |= {chr(partner), chr(partner).upper()}
     return frozenset(risky)
 
-
-def word_trie(words: Iterable[str]) -> str:
-    """One regex body matching exactly the given words, as a trie ("no(?:n|t)?" for no, non, not):
-    re tries alternatives one by one, so a trie costs a few character tests where a plain
-    alternation of hundreds of words costs hundreds. No bounds; callers add their own."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def body(node: dict) -> str:
-        branches = [re.escape(char) + body(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        group = branches[0] if len(branches) == 1 and len(branches[0]) == 1 else f"(?:{'|'.join(branches)})"
-        return f"{group}?" if "" in node else group
-
-    return body(trie)
