@@ -34,7 +34,7 @@ from .negation import asserted_valueset_mentions, valueset_mentions
 from .orders import map_orders
 from .red_flags import red_flags_of
 from .text import document
-from .resources import is_refuted
+from .resources import forget_narrative, is_refuted, remember_narrative
 
 
 TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, document, _parse_date, _asserted_care, _read_cached, _read_text, _name_of_label, _read_clinical)
@@ -44,6 +44,7 @@ def forget_texts() -> None:
     for cached in TEXT_CACHES:
         cached.cache_clear()
     forget_chart()
+    forget_narrative()
 
 
 def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
@@ -58,6 +59,7 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
     # Every note and report body is decoded once here; the mappers below read it from there.
     unreadable = read_chart([r for r in chart.resources if not is_refuted(r)])
+    remember_narrative()
     medications = medication_index(chart.resources)
     care, red_flags, level_facts, measured, diagnoses, unread, clinical = [], [], [], [], [], [], []
     for resource in chart.resources:

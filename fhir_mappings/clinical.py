@@ -26,6 +26,7 @@ from .facts import ClinicalFact, Evidence
 from .resources import clinical_period, codings, concept_texts, is_inactive, is_refuted, narrative_texts, obj, reference
 from .text import document
 from .text.dates import find_dates
+from .text.gate import EVERYTHING, Gated, gated
 
 SYMPTOM_KINDS = ("neurogenic_claudication", "radiculopathy", "motor_deficit", "sensory_deficit", "reflex_change",
                  "back_pain")
@@ -37,6 +38,9 @@ class _Vocabulary:
     data: dict
     patterns: dict[str, re.Pattern]
     roots: dict[str, tuple[tuple[re.Pattern, str], ...]]
+    gates: dict[str, Gated]                              # the patterns, each run only where its literals stand
+    root_gates: dict[str, tuple[tuple[Gated, str], ...]]
+    ids: frozenset[int]                                  # every gated pattern a sentence's reading runs
 
 
 def _compile(text: str) -> re.Pattern:
@@ -61,7 +65,11 @@ def vocabulary() -> _Vocabulary:
     }
     roots = {group: tuple((_compile(p), root) for p, root in data["roots"][group].items())
              for group in ("muscles", "reflexes", "regions")}
-    return _Vocabulary(data, patterns, roots)
+    gates = {name: gated(pattern) for name, pattern in patterns.items()}
+    gates["out_of_ten"] = gated(_OUT_OF_TEN)
+    root_gates = {group: tuple((gated(pattern), root) for pattern, root in found) for group, found in roots.items()}
+    ids = frozenset(g.id for g in gates.values()) | {g.id for found in root_gates.values() for g, _ in found}
+    return _Vocabulary(data, patterns, roots, gates, root_gates, ids)
 
 
 def root_interspaces(roots) -> tuple[Interspace, ...]:
@@ -102,19 +110,19 @@ def _quote(text: str, lo: int, hi: int) -> str:
     return quote if len(quote) <= QUOTE_LIMIT else quote[:QUOTE_LIMIT - 1] + "…"
 
 
-def _side(sentence: str) -> str | None:
-    p = vocabulary().patterns
-    found = [side for side in ("bilateral", "left", "right") if p[f"side_{side}"].search(sentence)]
+def _side(sentence: str, gate, lo: int) -> str | None:
+    g = vocabulary().gates
+    found = [side for side in ("bilateral", "left", "right") if g[f"side_{side}"].search(gate, sentence, lo)]
     if "bilateral" in found or {"left", "right"} <= set(found):
         return "bilateral"
     return found[0] if found else None
 
 
-def _roots(sentence: str) -> tuple[str, ...]:
+def _roots(sentence: str, gate, lo: int) -> tuple[str, ...]:
     v = vocabulary()
-    roots = [m["root"].upper() for m in v.patterns["root"].finditer(sentence)]
+    roots = [m["root"].upper() for m in v.gates["root"].finditer(gate, sentence, lo)]
     for group in ("muscles", "reflexes", "regions"):
-        roots += [root for pattern, root in v.roots[group] if pattern.search(sentence)]
+        roots += [root for pattern, root in v.root_gates[group] if pattern.search(gate, sentence, lo)]
     return tuple(dict.fromkeys(roots))
 
 
@@ -122,14 +130,14 @@ def _levels(sentence: str) -> tuple[Interspace, ...]:
     return tuple(sorted({s for m in find_levels(sentence) for s in m.range.interspaces()}))
 
 
-def _nicotine(text: str, lo: int, hi: int, assertion: str) -> _Read | None:
-    p = vocabulary().patterns
+def _nicotine(text: str, lo: int, hi: int, assertion: str, gate) -> _Read | None:
+    g = vocabulary().gates
     sentence = text[lo:hi]
     if assertion in ("hypothetical", "possible", "family", "counselling"):
         return None
-    if assertion == "negated" or p["never"].search(sentence):
+    if assertion == "negated" or g["never"].search(gate, sentence, lo):
         return _Read("nicotine", _quote(text, lo, hi), status="never")
-    if assertion == "historical" or p["former"].search(sentence):
+    if assertion == "historical" or g["former"].search(gate, sentence, lo):
         last_use, relative = None, None
         dates = find_dates(text, lo, hi)
         if dates:
@@ -159,13 +167,18 @@ def _value_after(pattern: re.Pattern, text: str, end: int, hi: int) -> re.Match 
 
 
 def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
-    """Every fact one sentence states; read is the text's Document."""
-    p = vocabulary().patterns
+    """Every fact one sentence states; read is the text's Document. Each pattern runs only where the
+    gate finds its literals in the sentence (fhir_mappings.text.gate: the same matches, found sooner)."""
+    v = vocabulary()
+    gate = read.found_in(lo, hi)
+    if gate is not EVERYTHING and v.ids.isdisjoint(gate):
+        return []
+    g = v.gates
     sentence = text[lo:hi]
     found: list[_Read] = []
 
     # "absent" and "diminished" name a reflex finding ("absent ankle jerk"): they negate nothing else.
-    findings = [(lo + m.start(), lo + m.end()) for m in p["reflex_change"].finditer(sentence)]
+    findings = [(lo + m.start(), lo + m.end()) for m in g["reflex_change"].finditer(gate, sentence, lo)]
 
     def asserted(match: re.Match) -> str:
         start, end = lo + match.start(), lo + match.end()
@@ -175,20 +188,20 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
             return "present"
         return read.assertion(start, end)
 
-    nicotine = p["nicotine"].search(sentence)
-    if nicotine and not p["cotinine"].search(sentence):
-        fact = _nicotine(text, lo, hi, asserted(nicotine))
+    nicotine = g["nicotine"].search(gate, sentence, lo)
+    if nicotine and not g["cotinine"].search(gate, sentence, lo):
+        fact = _nicotine(text, lo, hi, asserted(nicotine), gate)
         if fact:
             found.append(fact)
     for kind, unit in (("hba1c", "%"), ("odi", "%")):
-        for m in p[kind].finditer(sentence):
+        for m in g[kind].finditer(gate, sentence, lo):
             value = _value_after(_PERCENT_AFTER, sentence, m.end(), len(sentence))
             if value and asserted(m) == "present":
                 number = float(value.group(1))
                 if (kind == "hba1c" and 3 <= number <= 20) or (kind == "odi" and number <= 100):
                     found.append(_Read(kind, _quote(text, lo, hi), number, unit))
                     break
-    for m in p["cotinine"].finditer(sentence):
+    for m in g["cotinine"].finditer(gate, sentence, lo):
         if _NEGATIVE.match(sentence[m.end():]):     # a negative result, not a negated mention
             found.append(_Read("cotinine", _quote(text, lo, hi), 0.0, "ng/mL"))
         elif asserted(m) != "present":
@@ -196,38 +209,39 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
         elif (value := _value_after(_COTININE_AFTER, sentence, m.end(), len(sentence))):
             found.append(_Read("cotinine", _quote(text, lo, hi), float(value.group(2)), "ng/mL"))
         break
-    for m in _OUT_OF_TEN.finditer(sentence):
-        if p["pain"].search(sentence) and read.assertion(lo + m.start(), lo + m.end()) == "present":
+    for m in g["out_of_ten"].finditer(gate, sentence, lo):
+        if g["pain"].search(gate, sentence, lo) and read.assertion(lo + m.start(), lo + m.end()) == "present":
             found.append(_Read("pain", _quote(text, lo, hi), float(m.group(1)), "/10"))
             break
     else:
-        for m in p["pain"].finditer(sentence):
+        for m in g["pain"].finditer(gate, sentence, lo):
             value = _SCORE_AFTER.match(sentence[m.end():])
             if value and m.group().lower() in ("nrs", "vas") and float(value.group(1)) <= 10 and asserted(m) == "present":
                 found.append(_Read("pain", _quote(text, lo, hi), float(value.group(1)), "/10"))
                 break
-    if (m := p["diabetes"].search(sentence)) and not p["not_diabetes"].search(sentence) and asserted(m) == "present":
+    if (m := g["diabetes"].search(gate, sentence, lo)) and not g["not_diabetes"].search(gate, sentence, lo) \
+            and asserted(m) == "present":
         found.append(_Read("diabetes", _quote(text, lo, hi)))
-    if (m := p["adl_limit"].search(sentence)) and asserted(m) == "present":
+    if (m := g["adl_limit"].search(gate, sentence, lo)) and asserted(m) == "present":
         found.append(_Read("adl_limit", _quote(text, lo, hi)))
     roots, side, levels = None, None, None
     for kind in SYMPTOM_KINDS:
-        for m in p[kind].finditer(sentence):
+        for m in g[kind].finditer(gate, sentence, lo):
             if asserted(m) != "present":
                 continue
             if roots is None:
-                roots, side, levels = _roots(sentence), _side(sentence), _levels(sentence)
+                roots, side, levels = _roots(sentence, gate, lo), _side(sentence, gate, lo), _levels(sentence)
             spaces = levels if kind != "back_pain" else ()
             found.append(_Read(kind, _quote(text, lo, hi), side=side, roots=roots if kind != "back_pain" else (),
                                interspaces=tuple(sorted(set(spaces) | set(root_interspaces(roots))))
                                if kind != "back_pain" else ()))
             break
-    for m in p["herniation"].finditer(sentence):
+    for m in g["herniation"].finditer(gate, sentence, lo):
         if asserted(m) != "present":
             continue
-        compressed = bool(p["root_compression"].search(sentence))
-        named_roots = _roots(sentence)
-        found.append(_Read("disc_herniation", _quote(text, lo, hi), side=_side(sentence), roots=named_roots,
+        compressed = bool(g["root_compression"].search(gate, sentence, lo))
+        named_roots = _roots(sentence, gate, lo)
+        found.append(_Read("disc_herniation", _quote(text, lo, hi), side=_side(sentence, gate, lo), roots=named_roots,
                            interspaces=_levels(sentence), root_compression=compressed))
         break
     return found
@@ -236,9 +250,9 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
 @lru_cache(maxsize=4096)
 def read_text(text: str) -> tuple[_Read, ...]:
     """The facts a text states, sentence by sentence. Cached by text; emptied per chart (build.py)."""
-    if not _may_state(text):
-        return ()
     read = document(text)
+    if not _may_state(text, read):
+        return ()
     found: list[_Read] = []
     for lo, hi in read.spans():
         found += _sentence_reads(text, lo, hi, read)
@@ -250,8 +264,11 @@ _GATE = re.compile(r"smok|tobacc|cigar|nicotin|vap|ppd|pack|snuff|cotinin|a1c|gl
                    r"esthes|reflex|jerk|back|herniat|extru|protru|hnp|sequest|fragment|lbp|lumbago", re.IGNORECASE)
 
 
-def _may_state(text: str) -> bool:
-    return bool(_GATE.search(text))
+_TEXT_GATE = gated(_GATE)
+
+
+def _may_state(text: str, read) -> bool:
+    return bool(_TEXT_GATE.search(read.found_in(), text))
 
 
 # --- codes -----------------------------------------------------------------------------------------

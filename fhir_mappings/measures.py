@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from terminology import measurements as terms
 from terminology.levels import LevelRange, find_levels
@@ -28,6 +28,7 @@ from terminology.valuesets import PhraseGate, compile_phrases
 from .facts import Evidence, Measurement
 from .level_facts import quote_span
 from .text import document, fold_text
+from .text.gate import gated
 from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
 
@@ -124,6 +125,7 @@ _PHRASES = _phrases()
 # "PI-LL" is read as one name and never as "PI" and "LL" (phrase texts are unique).
 _ANY_PHRASE = compile_phrases([p.phrase.text for p in _PHRASES])
 _PHRASE_BY_TEXT = {p.phrase.text: p for p in _PHRASES}
+_ANY_PHRASE_GATED = gated(_ANY_PHRASE)
 _GAP_RE = re.compile(_GAP, re.IGNORECASE)
 _NOT_A_LINK = re.compile(r"[^\s:=-]")
 
@@ -131,6 +133,7 @@ _NOT_A_LINK = re.compile(r"[^\s:=-]")
 
 _PROVOCATIVE_PHRASES = [p.text for p in terms.get(SI_TEST).phrases] + ["si provocation", "provocation"]
 _PROVOCATIVE = compile_phrases(_PROVOCATIVE_PHRASES)
+_PROVOCATIVE_GATED = gated(_PROVOCATIVE) if _PROVOCATIVE else None
 _POLARITY = (r"(?P<pos>positive|pos(?![a-z])|\(\+\)|\+(?![\d])|reproduc\w*|provok\w*|elicit\w*)"
              r"|(?P<neg>negative|neg(?![a-z])|\(-\)|\(\u2212\)|unremarkable|painless)")
 _POLARITY_RE = re.compile(_POLARITY, re.IGNORECASE)
@@ -169,9 +172,9 @@ def may_measure(text: str) -> bool:
         return True
     if not _PHRASE_GATE.could_match(text) or _DIGIT.search(text) is None:
         return False
-    folded = fold_text(text)
-    return any(_DIGIT.search(folded, max(0, hit.start() - _WINDOW), hit.end() + _WINDOW)
-               for hit in _ANY_PHRASE.finditer(folded))
+    read = document(text)
+    return any(_DIGIT.search(read.folded, max(0, hit.start() - _WINDOW), hit.end() + _WINDOW)
+               for hit in read.finditer(_ANY_PHRASE_GATED))
 
 
 # --- reading one text ----------------------------------------------------------------------------------
@@ -212,7 +215,7 @@ def _pair_patterns() -> tuple[tuple[str, str, re.Pattern], ...]:
     return tuple(patterns)
 
 
-_PAIRS = _pair_patterns()
+_PAIRS = tuple((first, second, gated(pattern)) for first, second, pattern in _pair_patterns())
 _SEVERAL_BLOCKS = compile_phrases(_PROSE["several_blocks"])
 _OTHER_INJECTION = compile_phrases(_PROSE["other_injections"])
 _COUNTS = ("present",)                    # a measurement hedged, planned or not assessable is not one
@@ -256,9 +259,16 @@ class _TextReader:
         return (best.range,)
 
     # phrase hits
+    @cached_property
+    def _hits(self) -> tuple[tuple[_Phrase, re.Match], ...]:
+        return tuple(self._phrase_hits())
+
     def hits(self) -> list[tuple[_Phrase, re.Match]]:
+        return list(self._hits)
+
+    def _phrase_hits(self):
         kept = []
-        for match in _ANY_PHRASE.finditer(self.folded):
+        for match in self.bounds.finditer(_ANY_PHRASE_GATED):
             phrase = _PHRASE_BY_TEXT[" ".join(match.group().lower().split())]
             if phrase.name == SI_BLOCK and not phrase.names_si and not self._si_near(match):
                 continue           # "80% relief" is an SI block's only when SI is named nearby
@@ -291,8 +301,9 @@ class _TextReader:
     def pairs(self) -> list[_Found]:
         """"PI/LL 52/48", "PI-LL 52-48", "PI 51, LL 31": two measurements, their numbers in order."""
         found = []
+        gate = self.bounds.found_in()
         for first, second, pattern in _PAIRS:
-            for match in pattern.finditer(self.numbers):
+            for match in pattern.finditer(gate, self.numbers):
                 if not self.free(match.span()):
                     continue
                 self.used.append(match.span())
@@ -370,7 +381,8 @@ class _TextReader:
         found = []
         for lo, hi in self._sentences():
             named = [(k, lo + s, lo + e) for k, s, e in terms.find_si_tests(self.text[lo:hi])]
-            provocative = _PROVOCATIVE.search(self.folded, lo, hi) if _PROVOCATIVE else None
+            provocative = _PROVOCATIVE.search(self.folded, lo, hi) \
+                if _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in(lo, hi) else None
             if named or provocative:
                 named = self._with_short_names(named, lo, hi)
             for key, start, end in named:

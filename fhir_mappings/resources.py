@@ -5,6 +5,7 @@ prefetch costs ~0.35 ms per resource and rejects real EHR data (deps.md section 
 """
 from __future__ import annotations
 
+import contextvars
 from datetime import date
 from functools import lru_cache
 from typing import Iterator
@@ -77,11 +78,34 @@ def note_texts(resource: dict) -> list[str]:
 _NARRATIVE_FIELDS = ("valueString", "conclusion", "performedString", "description")
 
 
+# Within one chart (fhir_mappings.build) every mapper asks for the same resources' narrative: it is
+# gathered once per resource. Keyed by id(), the resource kept alongside so the id stays its own.
+_SOURCES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("spine_cds_narrative", default=None)
+
+
+def remember_narrative() -> None:
+    _SOURCES.set({})
+
+
+def forget_narrative() -> None:
+    _SOURCES.set(None)
+
+
 def narrative_sources(resource: dict) -> list[tuple[str, str]]:
     """(where in the resource, text) of the free text a clinician wrote on it: notes, string values,
     report conclusions, and the bodies of clinical documents (note attachments, report presentedForm)
     one section at a time, line breaks kept. Never a title (a report's code, a note's type or
     description): a title names what was looked for, not what was found ("XR SCOLIOSIS SURVEY")."""
+    memo = _SOURCES.get()
+    if memo is None:
+        return _narrative_sources(resource)
+    kept = memo.get(id(resource))
+    if kept is None or kept[0] is not resource:
+        kept = memo[id(resource)] = (resource, tuple(_narrative_sources(resource)))
+    return list(kept[1])
+
+
+def _narrative_sources(resource: dict) -> list[tuple[str, str]]:
     found = [(f"note[{i}]", note["text"]) for i, note in enumerate(array(resource.get("note")))
              if isinstance(note, dict) and isinstance(note.get("text"), str)]
     is_document = resource.get("resourceType") in DOCUMENT_TYPES

@@ -19,13 +19,15 @@ How a mention's assertion is decided:
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
+from typing import NamedTuple
 
 from terminology.valuesets import normalize_text
 
-from .rules import TOKEN, context_rules, phrase_key, section_rules
+from .gate import EVERYTHING, LITERALS
+from .rules import TOKEN, context_rules, phrase_key, section_rules, spaced_words
 
 # Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
 _FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
@@ -35,14 +37,25 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 BACKWARD_WORDS = 4
 
 
+# Every dot _FALSE_STOPS blanks is one of these (a superset, found fast: the pattern starts with the dot).
+_MAYBE_FALSE_STOP = re.compile(r"\.(?:(?<=\d\.)(?=\d)|(?<=(?i:vs|cf|dr)\.)|(?<=(?i:fig)\.)|(?<=(?i:e\.g)\.)"
+                               r"|(?<=(?i:i\.e)\.)|(?<=(?i:approx)\.))")
+
+
 def fold_text(text: str) -> str:
     """Typographic quotes and dashes folded, same length (offsets index the original)."""
-    return normalize_text(text)
+    return text if text.isascii() else normalize_text(text)
+
+
+def _blank_false_stops(folded: str) -> str:
+    if _MAYBE_FALSE_STOP.search(folded) is None:
+        return folded
+    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), folded)
 
 
 def mask_text(text: str) -> str:
     """The folded text with dots that end no sentence blanked, same length."""
-    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), fold_text(text))
+    return _blank_false_stops(fold_text(text))
 
 
 def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -55,8 +68,7 @@ def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return left, (right_match.start() if right_match else len(text))
 
 
-@dataclass(frozen=True)
-class Trigger:
+class Trigger(NamedTuple):     # a tuple: made by the thousand per chart
     category: str
     forward: bool
     backward: bool
@@ -74,17 +86,88 @@ class Section:
     body: int         # where its text starts
 
 
+class _once:
+    """functools.cached_property without Python 3.11's lock around every first reading (a Document
+    is read by one request's thread); the value then sits in the instance and the descriptor is
+    not asked again."""
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 class Document:
+    """The reading of one text shared by every reader; each part is made when first asked for."""
+
     def __init__(self, text: str):
         self.text = text
-        self.folded = fold_text(text)
-        self.masked = mask_text(text)
-        starts = [0]
-        for match in _SENTENCE_END.finditer(self.masked):
-            starts.append(match.end())
-        self._starts = starts
         self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
         self._assertions: dict[tuple[int, int], str] = {}
+
+    @_once
+    def folded(self) -> str:
+        return fold_text(self.text)
+
+    @_once
+    def masked(self) -> str:
+        return _blank_false_stops(self.folded)
+
+    @_once
+    def _starts(self) -> list[int]:
+        return [0] + [match.end() for match in _SENTENCE_END.finditer(self.masked)]
+
+    # --- the readers' gate (fhir_mappings.text.gate) ------------------------------------------------
+    _scanned = (-1, None)
+
+    def _literals(self):
+        version, literals = self._scanned
+        if version != LITERALS.version:    # a reader registered a pattern since (its first use)
+            hits = LITERALS.scan(self.folded)
+            literals = None if hits is None else (hits, [hit[0] for hit in hits])
+            self._scanned = (LITERALS.version, literals)
+        return literals
+
+    def found_in(self, lo: int = 0, hi: int | None = None):
+        """The gated patterns that may match within text[lo:hi]: id -> where the first of its literals
+        there starts (in the text), lo for a pattern that needs none (EVERYTHING: no gate)."""
+        literals = self._literals()
+        if literals is None:
+            return EVERYTHING
+        hits, starts = literals
+        hi = len(self.text) if hi is None else hi
+        found = dict.fromkeys(LITERALS.always, lo)
+        for index in range(bisect_left(starts, lo), len(hits)):
+            start, end, ids = hits[index]
+            if start >= hi:
+                break
+            if end <= hi:
+                for key in ids:
+                    if key not in found:
+                        found[key] = start
+        return found
+
+    def finditer(self, gated, text: str | None = None):
+        """gated.pattern.finditer(text) for text = the folded text or one of its length whose letters
+        are the folded text's: an anchored pattern is tried only where one of its literals starts."""
+        text = self.folded if text is None else text
+        literals = self._literals()
+        if literals is None or not gated.anchored:
+            if literals is None or gated.id in self.found_in():
+                yield from gated.pattern.finditer(text)
+            return
+        resume = 0
+        for start, _, ids in literals[0]:
+            if start >= resume and gated.id in ids:
+                match = gated.pattern.match(text, start)
+                if match is not None:
+                    resume = match.end()
+                    yield match
 
     # --- structure -------------------------------------------------------------------------------
     def sentence(self, start: int, end: int) -> tuple[int, int]:
@@ -108,13 +191,13 @@ class Document:
             if self.masked[lo:hi].strip():
                 yield lo, hi
 
-    @cached_property
+    @_once
     def sections(self) -> tuple[Section, ...]:
         if ":" not in self.folded and "\n" not in self.folded:
             return ()          # a heading ends with a colon or its line
         rules = section_rules()
         found = []
-        for match in rules.pattern.finditer(self.folded):
+        for match in _headings(rules.pattern, self.folded):
             name = phrase_key(match["name"])
             found.append(Section(name, rules.asserts[name], match.start("name"), match.end()))
         return tuple(found)
@@ -128,25 +211,72 @@ class Document:
         return current
 
     # --- assertion -------------------------------------------------------------------------------
-    @cached_property
+    @_once
     def triggers(self) -> tuple[Trigger, ...]:
         """Every trigger, pseudo-trigger and termination, leftmost-longest and non-overlapping."""
+        rules = context_rules()
+        masked = self.masked
+        starts = _first_tokens(rules, masked)
+        if starts is None:
+            return self.triggers_by_token()
+        found, resume = [], 0
+        for start in starts:
+            if start < resume:
+                continue       # inside the phrase found before
+            resume = self._longest_at(rules, start, found) or resume
+        return tuple(found)
+
+    def _longest_at(self, rules, start: int, found: list) -> int | None:
+        """The longest phrase whose first token starts at start (walking the phrase trie token by token,
+        while only whitespace or hyphens stand between them), added to found; where it ends, or None."""
+        masked = self.masked
+        token = TOKEN.match(masked, start)
+        words = [token.group().lower()]
+        node = rules.trie.get(words[0])
+        best, end = None, token.end()
+        while node is not None:
+            if node[0]:
+                best = (end, len(words))
+            if not node[1]:
+                break
+            token = TOKEN.search(masked, end)
+            if token is None or masked[end:token.start()].strip(" \t\n\r-"):
+                break
+            words.append(token.group().lower())
+            node = node[1].get(words[-1])
+            end = token.end()
+        if best is None:
+            return None
+        end, n = best
+        for rule in rules.rules[" ".join(words[:n])]:
+            found.append(Trigger(rule.category, rule.forward, rule.backward, rule.ends, start, end, masked[start:end]))
+        return end
+
+    def triggers_by_token(self) -> tuple[Trigger, ...]:
+        """triggers, read token by token over the whole text (the reference the fast path keeps to)."""
         rules = context_rules()
         tokens = [(m.group().lower(), m.start(), m.end()) for m in TOKEN.finditer(self.masked)]
         found, i = [], 0
         while i < len(tokens):
-            for phrase in rules.by_first.get(tokens[i][0], ()):
-                n = len(phrase)
-                if tuple(t[0] for t in tokens[i:i + n]) == phrase and self._joined(tokens[i:i + n]):
-                    start, end = tokens[i][1], tokens[i + n - 1][2]
-                    for rule in rules.rules[" ".join(phrase)]:
-                        found.append(Trigger(rule.category, rule.forward, rule.backward, rule.ends, start, end,
-                                             self.masked[start:end]))
-                    i += n
-                    break
-            else:
+            end = self._phrase_at(rules, tokens, i, found)
+            if end is None:
                 i += 1
+            else:
+                while i < len(tokens) and tokens[i][1] < end:
+                    i += 1
         return tuple(found)
+
+    def _phrase_at(self, rules, tokens, i: int, found: list) -> int | None:
+        """The longest phrase starting at tokens[i], added to found; where it ends, or None."""
+        for phrase in rules.by_first.get(tokens[i][0], ()):
+            n = len(phrase)
+            if tuple(t[0] for t in tokens[i:i + n]) == phrase and self._joined(tokens[i:i + n]):
+                start, end = tokens[i][1], tokens[i + n - 1][2]
+                for rule in rules.rules[" ".join(phrase)]:
+                    found.append(Trigger(rule.category, rule.forward, rule.backward, rule.ends, start, end,
+                                         self.masked[start:end]))
+                return end
+        return None
 
     def _joined(self, tokens) -> bool:
         """Only whitespace or hyphens between the words of a phrase."""
@@ -200,6 +330,51 @@ class Document:
 
     def negated(self, start: int, end: int) -> bool:
         return self.assertion(start, end) == "negated"
+
+
+# A whole token (as TOKEN's tokenisation of the whole text has it) that starts here.
+_TOKEN_AT = re.compile(r"(?<![a-z0-9])(?<![a-z0-9]['/])[a-z0-9]+(?:['/][a-z0-9]+)*", re.IGNORECASE)
+
+
+_JOINERS = ("'", "/")     # what TOKEN keeps inside a token
+
+
+def _first_tokens(rules, masked: str) -> list[int] | None:
+    """Where a token that begins some phrase starts, in order; None: the text needs the token scan."""
+    if not masked.isascii():
+        return None
+    starts = set()
+    for end, (size, plain) in rules.firsts.iter(f" {spaced_words(masked)} "):
+        start = end + 1 - size      # the word's start in masked (the spaced text has one more char before)
+        if plain and masked[start - 1:start] not in _JOINERS and masked[end - 1:end] not in _JOINERS:
+            starts.add(start)       # letters and digits between non-token characters: the token itself
+            continue
+        token = _TOKEN_AT.match(masked, start)
+        if token is not None and token.group().lower() in rules.by_first:
+            starts.add(start)
+    if "?" in rules.by_first:
+        at = masked.find("?")
+        while at >= 0:
+            starts.add(at)
+            at = masked.find("?", at + 1)
+    return sorted(starts)
+
+
+def _headings(pattern: re.Pattern[str], folded: str):
+    """pattern.finditer(folded) for section_rules' heading pattern, tried only where a heading may
+    start: at a line's start or right after a sentence's end mark."""
+    candidates = {0} | {m.end() for m in _HEADING_START.finditer(folded)}
+    resume = 0
+    for position in sorted(candidates):
+        if position < resume:
+            continue
+        match = pattern.match(folded, position)
+        if match is not None:
+            resume = match.end()
+            yield match
+
+
+_HEADING_START = re.compile(r"\n|[.!?](?=[ \t])")
 
 
 @lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import ahocorasick
 import yaml
 
 from terminology.phrases import compile_phrases
@@ -57,6 +58,15 @@ class Rule:
 TOKEN = re.compile(r"[a-z0-9]+(?:['/][a-z0-9]+)*|\?", re.IGNORECASE)
 
 
+_SPACED = bytes(ord(c.lower()) if c.isascii() and c.isalnum() else ord(" ") for c in map(chr, range(256)))
+
+
+def spaced_words(ascii_text: str) -> str:
+    """The text lower-cased with every character but a letter or digit a space (same length): a word
+    is then found whole by looking for " word " (Aho-Corasick has no word bounds)."""
+    return ascii_text.encode("ascii").translate(_SPACED).decode("ascii")
+
+
 @dataclass(frozen=True)
 class ContextRules:
     pattern: re.Pattern
@@ -64,6 +74,8 @@ class ContextRules:
     clause_marks: frozenset[str]
     category_marks: dict[str, frozenset[str]]
     by_first: dict[str, tuple[tuple[str, ...], ...]]   # first token -> phrases (as tokens), longest first
+    firsts: ahocorasick.Automaton                      # " word " of every first token (spaced_words' form)
+    trie: dict          # token -> (a phrase ends here, {next token -> ...}): the phrases token by token
 
 
 @cache
@@ -96,7 +108,25 @@ def context_rules() -> ContextRules:
             raise ValueError(f"context.yaml: {key!r} is not a run of words")
         by_first.setdefault(tokens[0], []).append(tokens)
     index = {first: tuple(sorted(found, key=len, reverse=True)) for first, found in by_first.items()}
-    return ContextRules(compile_phrases(rules), merged, frozenset(data.get("clause_marks", ())), marks, index)
+    firsts = ahocorasick.Automaton()
+    for first in index:
+        if first != "?":
+            spaced = f" {spaced_words(first)} "
+            firsts.add_word(spaced, (len(spaced), first.isalnum()))
+    firsts.make_automaton()
+    return ContextRules(compile_phrases(rules), merged, frozenset(data.get("clause_marks", ())), marks, index,
+                        firsts, _trie(p for found in index.values() for p in found))
+
+
+def _trie(phrases) -> dict:
+    root: dict = {}
+    for phrase in phrases:
+        level, node = root, None
+        for token in phrase:
+            node = level.setdefault(token, [False, {}])
+            level = node[1]
+        node[0] = True
+    return root
 
 
 def _merge(found: list[Rule]) -> tuple[Rule, ...]:
