@@ -79,6 +79,7 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
         "data/text/context.yaml",
         "data/text/level_details.yaml",
         "data/text/level_findings.yaml",
+        "data/text/measure_details.yaml",
         "data/text/order_words.yaml",
         "data/text/prose_measures.yaml",
         "data/text/red_flag_details.yaml",

@@ -94,15 +94,26 @@ class _Read:
     root_compression: bool = False
 
 
-_NUMBER = r"(\d{1,3}(?:\.\d+)?)"
-_SCORE_AFTER = re.compile(r"^[^.;\n\d]{0,25}?" + _NUMBER + r"\s*(%|/\s*100|/\s*10\b)?", re.IGNORECASE)
-_OUT_OF_TEN = re.compile(_NUMBER + r"\s*/\s*10\b")
-_PERCENT_AFTER = re.compile(r"^[^.;\n\d]{0,30}?" + _NUMBER + r"\s*(%|percent)?", re.IGNORECASE)
-_COTININE_AFTER = re.compile(r"^[^.;\n\d]{0,30}?(<|less\s+than|under)?\s*" + _NUMBER + r"\s*(ng/ml)?", re.IGNORECASE)
-_NEGATIVE = re.compile(r"^[^.;\n]{0,20}?\b(?:negative|undetectable|not\s+detected)\b", re.IGNORECASE)
-_QUIT_YEAR = re.compile(r"\b(?:quit|stopped|ceased)\b[^.;\n\d]{0,30}?\b((?:19|20)\d\d)\b", re.IGNORECASE)
-_AGO = re.compile(r"\b(\d{1,2}|a|one|two|three|four|six)\s+(day|week|month|year)s?\s+ago\b", re.IGNORECASE)
-_WORD_NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6}
+def _values() -> dict:
+    """clinical_findings.yaml's value patterns, with the number's group put in where they name it."""
+    data = yaml.safe_load(package_files.files("terminology").joinpath("data", "clinical_findings.yaml")
+                          .read_text("utf-8"))
+    values = dict(data["values"])
+    number = values.pop("number")
+    words = values.pop("ago_words")
+    return {"gate": "|".join(data["text_gate"]), "words": words,
+            **{name: pattern.replace("{number}", number) for name, pattern in values.items()}}
+
+
+_VALUES = _values()
+_SCORE_AFTER = re.compile(_VALUES["score_after"], re.IGNORECASE)
+_OUT_OF_TEN = re.compile(_VALUES["out_of_ten"])       # digits and a slash: no case to ignore
+_PERCENT_AFTER = re.compile(_VALUES["percent_after"], re.IGNORECASE)
+_COTININE_AFTER = re.compile(_VALUES["cotinine_after"], re.IGNORECASE)
+_NEGATIVE = re.compile(_VALUES["negative"], re.IGNORECASE)
+_QUIT_YEAR = re.compile(_VALUES["quit_year"], re.IGNORECASE)
+_AGO = re.compile(_VALUES["ago"], re.IGNORECASE)
+_WORD_NUMBERS = dict(_VALUES["words"])
 
 
 def _quote(text: str, lo: int, hi: int) -> str:
@@ -259,9 +270,7 @@ def read_text(text: str) -> tuple[_Read, ...]:
     return tuple(found)
 
 
-_GATE = re.compile(r"smok|tobacc|cigar|nicotin|vap|ppd|pack|snuff|cotinin|a1c|glyc|diabet|dm|odi|oswestry|pain|nrs|"
-                   r"vas\b|/10|adl|daily|walk|stand|sit|claudicat|radic|sciatic|weak|/5|drop|pares|numb|sensat|"
-                   r"esthes|reflex|jerk|back|herniat|extru|protru|hnp|sequest|fragment|lbp|lumbago", re.IGNORECASE)
+_GATE = re.compile(_VALUES["gate"], re.IGNORECASE)
 
 
 _TEXT_GATE = gated(_GATE)

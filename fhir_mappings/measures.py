@@ -22,7 +22,7 @@ from functools import cached_property, lru_cache
 from terminology import measurements as terms
 from terminology.levels import LevelRange, find_levels
 from terminology.systems import LOINC
-from terminology.phrases import phrase_regex
+from terminology.phrases import compile_regex, phrase_regex
 from terminology.valuesets import PhraseGate, compile_phrases
 
 from .facts import Evidence, Measurement
@@ -50,29 +50,21 @@ _EXTRA_PHRASES = (("cobb_angle", terms.Phrase("scoliosis", requires_number=True)
 
 # --- numbers ---------------------------------------------------------------------------------------
 
-_UNIT_RES = {
-    "deg": r"\s*-?\s*(?:°|º|˚|degrees?(?![a-z])|deg(?![a-z]))",
-    "cm": r"\s*(?:cm|centimet(?:er|re)s?)(?![a-z])",
-    "mm": r"\s*(?:mm|millimet(?:er|re)s?)(?![a-z])",
-    "%": r"\s*(?:%|percent(?![a-z])|per\s+cent(?![a-z]))",
-    "score": r"\s*(?:/\s*10|out\s+of\s+10)(?![0-9])",
-}
-_GROUP = {"deg": "deg", "cm": "cm", "mm": "mm", "%": "pct", "score": "score"}
+_DETAILS = load_text_data("measure_details.yaml")
+_UNIT_RES = dict(_DETAILS["units"])
+_GROUP = {"deg": "deg", "cm": "cm", "mm": "mm", "%": "pct", "score": "score"}   # unit -> its group name
 _UNIT_OF_GROUP = {v: k for k, v in _GROUP.items()}
-# "§" stands for a level in the searched text, so "L4-5" gives no number and a level may sit
-# between a name and its number ("translation at L4-5 of 4 mm").
-_NUMBER = (r"(?<![\w.,/§])(?P<sign>[+\-\u2212]\s?)?(?P<a>\d+(?:\.\d+)?)"
-           r"(?:\s*(?:-|–|to)\s*(?P<b>\d+(?:\.\d+)?))?")
-_GAP = (r"(?:[\s:=~≈()§]|\b(?:of|is|was|were|measures|measured|measuring|approximately|approx|about|at|around|"
-        r"roughly)\b)*")
-_BEFORE_TAIL = r"(?P<tail>(?:[^\w\n§]+[a-z-]+){0,2}?[^\w\n§]+)$"
+_NUMBER = _DETAILS["number"]
+_GAP = _DETAILS["gap"]
+_BEFORE_TAIL = _DETAILS["before_tail"]
 _WINDOW = 40
-_SI_WORDS = re.compile(r"(?<![a-z])(?:si|sij|sacroiliac|si-joint)(?![a-z])", re.IGNORECASE)
-_POSTERIOR = re.compile(r"\s*(?:posterior|posteriorly|behind)\b", re.IGNORECASE)
+_REGEXES = {name: compile_regex(spec) for name, spec in _DETAILS["regexes"].items()}
+_SI_WORDS = _REGEXES["si_words"]
+_POSTERIOR = _REGEXES["posterior"]
 _ANY_VALUE = re.compile(_NUMBER + r"(?:" + "|".join(f"(?P<{_GROUP[u]}>{r})" for u, r in _UNIT_RES.items()) + r")?",
                         re.IGNORECASE)
 _PERCENT = re.compile(_NUMBER + _UNIT_RES["%"], re.IGNORECASE)
-_SI_INJECTION = re.compile(r"(?<![a-z])(?:si|sij|sacroiliac|si-joint)(?:\s+joint)?\s+(?:injection|block)", re.IGNORECASE)
+_SI_INJECTION = _REGEXES["si_injection"]
 
 
 def _value_pattern(units: tuple[str, ...], optional: bool) -> re.Pattern:
@@ -134,21 +126,14 @@ _NOT_A_LINK = re.compile(r"[^\s:=-]")
 _PROVOCATIVE_PHRASES = [p.text for p in terms.get(SI_TEST).phrases] + ["si provocation", "provocation"]
 _PROVOCATIVE = compile_phrases(_PROVOCATIVE_PHRASES)
 _PROVOCATIVE_GATED = gated(_PROVOCATIVE) if _PROVOCATIVE else None
-_POLARITY = (r"(?P<pos>positive|pos(?![a-z])|\(\+\)|\+(?![\d])|reproduc\w*|provok\w*|elicit\w*)"
-             r"|(?P<neg>negative|neg(?![a-z])|\(-\)|\(\u2212\)|unremarkable|painless)")
+_POLARITY = _DETAILS["polarity"]
 _POLARITY_RE = re.compile(_POLARITY, re.IGNORECASE)
-_POLARITY_AFTER = re.compile(
-    r"[\s:=]*(?:(?:tests?|signs?|maneuvers?|manoeuvres?|is|was|were|are|bilaterally|bilateral|"
-    r"on\s+the\s+(?:right|left)|right|left)[\s:=]*)*(?:" + _POLARITY + ")", re.IGNORECASE)
-# Inside a list of SI tests, "compression" and "distraction" alone name the tests.
-_SI_SHORT = re.compile(r"(?<![a-z])(?:(?P<compression>compression)|(?P<distraction>distraction|gapping))(?![a-z])"
-                       r"(?!\s+fractures?)", re.IGNORECASE)
-_NOT_SI_COMPRESSION = re.compile(r"(?:cord|root|nerve|thecal\s+sac|neural|foraminal|sac)\s*$", re.IGNORECASE)
-_TALLY = re.compile(r"(?<![\d/])(?P<k>\d)\s*(?:/|of|out\s+of)\s*(?P<n>\d)(?![\d/])"
-                    r"|(?P<k2>\d|one|two|three|four|five)\s+(?:positive|\+)\s+(?:\w+\s+){0,2}?(?:provocative|provocation)",
-                    re.IGNORECASE)
-_PRESENT_ABSENT = re.compile(r"\b(?:(?P<pos>present|yes)|(?P<neg>absent|no))\b", re.IGNORECASE)
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_POLARITY_AFTER = re.compile(_DETAILS["polarity_lead"] + "(?:" + _POLARITY + ")", re.IGNORECASE)
+_SI_SHORT = _REGEXES["si_short"]
+_NOT_SI_COMPRESSION = _REGEXES["not_si_compression"]
+_TALLY = _REGEXES["tally"]
+_PRESENT_ABSENT = _REGEXES["present_absent"]
+_WORD_NUMBERS = dict(_DETAILS["word_numbers"])
 
 
 # --- pre-filter ------------------------------------------------------------------------------------------
