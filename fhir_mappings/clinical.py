@@ -300,13 +300,24 @@ def _quantity(resource: dict) -> tuple[float | None, str]:
     return None, ""
 
 
+@cache
+def _observation_loinc() -> dict[str, frozenset[str]]:
+    """The LOINC codes each observed value is read by (sets made once, not per Observation)."""
+    v = vocabulary().data
+    n = v["nicotine"]
+    return {"status": frozenset(n["status_loinc"]), "cotinine": frozenset(n["cotinine_loinc"]),
+            "hba1c": frozenset(v["hba1c"]["loinc"]), "odi": frozenset(v["scores"]["odi"]["loinc"]),
+            "pain": frozenset(v["scores"]["pain"]["loinc"])}
+
+
 def _observation(resource: dict, evidence) -> list[ClinicalFact]:
     v = vocabulary().data
     n = v["nicotine"]
+    known = _observation_loinc()
     facts = []
     loinc = {code for system, code in codings(resource, "code") if system == LOINC}
     label = next(concept_texts(resource, "code"), "") or "Observation"
-    if loinc & set(n["status_loinc"]):
+    if not loinc.isdisjoint(known["status"]):
         answers = _codes(resource, "valueCodeableConcept")
         status = next((s for s, codes in n["snomed"].items()
                        for system, code in answers if system == SNOMED and code in codes), None)
@@ -330,10 +341,8 @@ def _observation(resource: dict, evidence) -> list[ClinicalFact]:
         return facts
     folded = " ".join(concept_texts(resource, "code"))
     p = vocabulary().patterns
-    for kind, codes, pattern in (("cotinine", n["cotinine_loinc"], p["cotinine"]), ("hba1c", v["hba1c"]["loinc"], p["hba1c"]),
-                                 ("odi", v["scores"]["odi"]["loinc"], p["odi"]),
-                                 ("pain", v["scores"]["pain"]["loinc"], None)):
-        if loinc & set(codes) or (pattern is not None and pattern.search(folded)):
+    for kind, pattern in (("cotinine", p["cotinine"]), ("hba1c", p["hba1c"]), ("odi", p["odi"]), ("pain", None)):
+        if not loinc.isdisjoint(known[kind]) or (pattern is not None and pattern.search(folded)):
             facts.append(ClinicalFact(kind, evidence(f"{label} {value:g}{unit and ' ' + unit}"), value, unit))
             return facts
     if p["pain"].search(folded) and 0 <= value <= 10:

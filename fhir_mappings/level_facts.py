@@ -662,6 +662,10 @@ def _observation(resource: dict) -> list[_Statement]:
     for i, component in enumerate(array(resource.get("component"))):
         if isinstance(component, dict) and component.get("dataAbsentReason") is None:
             texts.append((f"component[{i}]", _with_value(next(iter(_texts(component, "code")), ""), component)))
+    # Most Observations (vital signs, labs) state no level finding: their body site, grade and
+    # absence are read only for one that does.
+    if not _read_at(texts) and not any(_coded_statements(resource, field, []) for field in ("code", "valueCodeableConcept")):
+        return _notes(resource)
     coded = coded_details(resource)
     statements = _read_concept_texts(texts, list(coded.spaces))
     read_kinds = {s.kind for s in statements}
