@@ -49,13 +49,10 @@ def belongs(resource, patient_id: str) -> bool:
         return False
     if resource.get("resourceType") == "Patient":
         return resource.get("id") == patient_id
-    common = "Patient/" + patient_id
     for field in BOUND_FIELDS:
         if field not in resource:
             continue
         value = resource[field]
-        if type(value) is dict and value.get("reference") == common:   # the usual form, without a call
-            continue
         references = value if isinstance(value, list) else [value]
         if not references or not all(names_patient(ref, patient_id) for ref in references):
             return False

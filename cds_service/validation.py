@@ -16,15 +16,20 @@ from .errors import InvalidRequest
 
 
 @cache
+def _schema(name: str) -> dict:
+    return json.loads(resources.files(__package__).joinpath("schemas", name).read_text("utf-8"))
+
+
+@cache
 def _fast_validator(name: str):
     """The same schema compiled by jsonschema-rs: it answers "valid?" in microseconds on every call;
     only an invalid body goes through jsonschema for its first error, path and wording."""
-    return jsonschema_rs.validator_for(json.loads(resources.files(__package__).joinpath("schemas", name).read_text("utf-8")))
+    return jsonschema_rs.validator_for(_schema(name))
 
 
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(resources.files(__package__).joinpath("schemas", name).read_text("utf-8"))
+    schema = _schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

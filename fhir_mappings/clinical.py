@@ -48,9 +48,14 @@ def _compile(text: str) -> re.Pattern:
 
 
 @cache
-def vocabulary() -> _Vocabulary:
-    data = yaml.safe_load(package_files.files("terminology").joinpath("data", "clinical_findings.yaml")
+def _data() -> dict:
+    return yaml.safe_load(package_files.files("terminology").joinpath("data", "clinical_findings.yaml")
                           .read_text("utf-8"))
+
+
+@cache
+def vocabulary() -> _Vocabulary:
+    data = _data()
     n, h, d, s = data["nicotine"], data["hba1c"], data["diabetes"], data["scores"]
     patterns = {
         "nicotine": _compile(n["mention"]), "never": _compile(n["never"]), "former": _compile(n["former"]),
@@ -96,8 +101,7 @@ class _Read:
 
 def _values() -> dict:
     """clinical_findings.yaml's value patterns, with the number's group put in where they name it."""
-    data = yaml.safe_load(package_files.files("terminology").joinpath("data", "clinical_findings.yaml")
-                          .read_text("utf-8"))
+    data = _data()
     values = dict(data["values"])
     number = values.pop("number")
     words = values.pop("ago_words")

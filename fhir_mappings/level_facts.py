@@ -603,8 +603,13 @@ def _read_at(sources: Iterable[tuple[str, str]], find_mentions: Callable[..., li
 
 def _read_concept_texts(texts: list[tuple[str, str]], site_spaces: list[Interspace]) -> list[_Statement]:
     """Code texts: a concept without a level there takes the body site's levels."""
+    return _at_sites(_read_at(texts), site_spaces)
+
+
+def _at_sites(read: Iterable[_Statement], site_spaces: list[Interspace]) -> list[_Statement]:
+    """Each statement without a level of its own, once at each of the body site's levels."""
     statements = []
-    for statement in _read_at(texts):
+    for statement in read:
         if statement.interspace is None and site_spaces:
             statements += [replace(statement, interspace=space) for space in site_spaces]
         else:
@@ -662,15 +667,15 @@ def _observation(resource: dict) -> list[_Statement]:
     for i, component in enumerate(array(resource.get("component"))):
         if isinstance(component, dict) and component.get("dataAbsentReason") is None:
             texts.append((f"component[{i}]", _with_value(next(iter(_texts(component, "code")), ""), component)))
+    read = _read_at(texts)
+    coded_kinds = [s for field in ("code", "valueCodeableConcept") for s in _coded_statements(resource, field, [])]
     # Most Observations (vital signs, labs) state no level finding: their body site, grade and
     # absence are read only for one that does.
-    if not _read_at(texts) and not any(_coded_statements(resource, field, []) for field in ("code", "valueCodeableConcept")):
+    if not read and not coded_kinds:
         return _notes(resource)
     coded = coded_details(resource)
-    statements = _read_concept_texts(texts, list(coded.spaces))
-    read_kinds = {s.kind for s in statements}
-    statements += [s for field in ("code", "valueCodeableConcept")
-                   for s in _coded_statements(resource, field, [], coded.spaces) if s.kind not in read_kinds]
+    read_kinds = {s.kind for s in read}
+    statements = _at_sites(read + [s for s in coded_kinds if s.kind not in read_kinds], list(coded.spaces))
     return [_with_coded_details(s, coded) for s in statements] + _notes(resource)
 
 
