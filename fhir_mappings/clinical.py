@@ -24,7 +24,7 @@ from terminology.systems import ICD10CM, LOINC, SNOMED
 from .dates import parse_date
 from .facts import ClinicalFact, Evidence
 from .resources import clinical_period, codings, concept_texts, is_inactive, is_refuted, narrative_texts, obj, reference
-from .text import document
+from .text import SentenceMemo, document
 from .text.dates import find_dates
 from .text.gate import EVERYTHING, Gated, gated
 
@@ -186,8 +186,6 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
     gate finds its literals in the sentence (fhir_mappings.text.gate: the same matches, found sooner)."""
     v = vocabulary()
     gate = read.found_in(lo, hi)
-    if gate is not EVERYTHING and v.ids.isdisjoint(gate):
-        return []
     g = v.gates
     sentence = text[lo:hi]
     found: list[_Read] = []
@@ -269,9 +267,24 @@ def read_text(text: str) -> tuple[_Read, ...]:
     if not _may_state(text, read):
         return ()
     found: list[_Read] = []
+    ids = vocabulary().ids
     for lo, hi in read.spans():
-        found += _sentence_reads(text, lo, hi, read)
+        gate = read.found_in(lo, hi)
+        if gate is not EVERYTHING and ids.isdisjoint(gate):
+            continue       # no pattern of the sentence readers can match in it
+        key = read.sentence_key(lo, hi)
+        reads = SENTENCE_READS.get(key) if key is not None else None
+        if reads is None:
+            reads = _sentence_reads(text, lo, hi, read)
+            if key is not None:
+                SENTENCE_READS[key] = reads
+        found += reads
     return tuple(found)
+
+
+# A sentence's facts hold no offsets (its quote and values only), so they are shared by every
+# sentence with its key in the chart.
+SENTENCE_READS = SentenceMemo()
 
 
 _GATE = re.compile(_VALUES["gate"], re.IGNORECASE)

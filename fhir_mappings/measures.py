@@ -364,6 +364,11 @@ class _TextReader:
     # SI tests
     def si_tests(self) -> list[_Found]:
         found = []
+        # A sentence's words are the text's: a text that names no SI test and no provocative test has
+        # no sentence that does (most notes), and its sentences are not read one by one.
+        if terms.si_test_gate().candidates(self.text) == frozenset() and not (
+                _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in()):
+            return found
         for lo, hi in self._sentences():
             named = [(k, lo + s, lo + e) for k, s, e in terms.find_si_tests(self.text[lo:hi])]
             provocative = _PROVOCATIVE.search(self.folded, lo, hi) \

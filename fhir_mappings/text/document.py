@@ -109,6 +109,7 @@ class Document:
         self.text = text
         self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
         self._assertions: dict[tuple[int, int], str] = {}
+        self._found: dict[tuple[int, int, int], dict] = {}    # found_in by (lo, hi, gate version)
 
     @_once
     def folded(self) -> str:
@@ -141,6 +142,14 @@ class Document:
             return EVERYTHING
         hits, starts = literals
         hi = len(self.text) if hi is None else hi
+        key = (lo, hi, LITERALS.version)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = self._found_between(hits, starts, lo, hi)
+        return found
+
+    @staticmethod
+    def _found_between(hits, starts, lo: int, hi: int) -> dict:
         found = dict.fromkeys(LITERALS.always, lo)
         for index in range(bisect_left(starts, lo), len(hits)):
             start, end, ids = hits[index]
@@ -209,6 +218,34 @@ class Document:
                 break
             current = section
         return current
+
+    def sentence_key(self, lo: int, hi: int):
+        """What reading the sentence text[lo:hi] depends on, as a key: its words, the marks just
+        outside it, and the assertion its section gives each part of it. Two sentences with one key
+        read the same (sentence readers memoise on it: notes copied forward repeat most sentences).
+        None when a trigger phrase runs over its bounds: its reading then depends on its neighbours."""
+        text = self.text
+        before, after = text[lo - 1:lo] if lo else "", text[hi:hi + 1]
+        # A phrase's words are joined by spaces or hyphens only, so only a sentence that a line break or
+        # a "?" (itself a trigger) bounds can have a phrase running over its bounds.
+        if before in _JOINING_BOUNDS or after in _JOINING_BOUNDS:
+            inside = list(self._triggers_within(lo, hi))
+            if inside and (inside[0].start < lo or inside[-1].end > hi):
+                return None
+        return text[lo:hi], before, after, self._sections_over(lo, hi)
+
+    def _sections_over(self, lo: int, hi: int) -> tuple:
+        """The assertion of the section each position in [lo, hi) is in: the one at lo, then (offset,
+        assertion) for each section whose text starts inside."""
+        current, inner = None, []
+        for section in self.sections:
+            if section.body > lo:
+                if section.body >= hi:
+                    break
+                inner.append((section.body - lo, section.asserts))
+            else:
+                current = section.asserts
+        return current, tuple(inner)
 
     # --- assertion -------------------------------------------------------------------------------
     @_once
@@ -282,6 +319,20 @@ class Document:
         """Only whitespace or hyphens between the words of a phrase."""
         return all(not self.masked[a[2]:b[1]].strip(" \t\n\r-") for a, b in zip(tokens, tokens[1:]))
 
+    @_once
+    def _trigger_ends(self) -> list[int]:
+        """Where each trigger ends, in order: triggers never overlap, so ends rise with starts."""
+        return [trigger.end for trigger in self.triggers]
+
+    def _triggers_within(self, lo: int, hi: int):
+        """The triggers that overlap [lo, hi), in order (found by bisection, not by a walk over all)."""
+        triggers = self.triggers
+        for index in range(bisect_right(self._trigger_ends, lo), len(triggers)):
+            trigger = triggers[index]
+            if trigger.start >= hi:
+                return
+            yield trigger
+
     def _stops(self, category: str, lo: int, hi: int) -> bool:
         """A clause mark, or a termination for this category, between lo and hi."""
         between = self.masked[lo:hi]
@@ -289,14 +340,14 @@ class Document:
         if any(mark in between for mark in rules.clause_marks | rules.category_marks.get(category, frozenset())):
             return True
         return any(t.category == "end" and ("*" in t.ends or category in t.ends) and lo <= t.start and t.end <= hi
-                   for t in self.triggers)
+                   for t in self._triggers_within(lo, hi))
 
     def trigger_of(self, start: int, end: int) -> Trigger | None:
         """The trigger that decides the mention at [start, end), if any."""
         lo, hi = self.sentence(start, end)
         best, distance, negation, family = None, None, None, None
-        for trigger in self.triggers:
-            if trigger.end <= lo or trigger.start >= hi or trigger.category in ("pseudo", "end"):
+        for trigger in self._triggers_within(lo, hi):
+            if trigger.category in ("pseudo", "end"):
                 continue
             if trigger.start < end and start < trigger.end:
                 continue     # part of the mention's own name
@@ -375,6 +426,24 @@ def _headings(pattern: re.Pattern[str], folded: str):
 
 
 _HEADING_START = re.compile(r"\n|[.!?](?=[ \t])")
+
+
+_JOINING_BOUNDS = ("\n", "?")
+
+
+class SentenceMemo(dict):
+    """A sentence reader's results by Document.sentence_key, for one chart: emptied with the text
+    caches (fhir_mappings.build), so no patient's text outlives its request."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+    def cache_info(self) -> "MemoInfo":
+        return MemoInfo(len(self))
+
+
+class MemoInfo(NamedTuple):      # functools' cache_info, as much of it as a memo has
+    currsize: int
 
 
 @lru_cache(maxsize=4096)
