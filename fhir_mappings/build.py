@@ -35,12 +35,12 @@ from .measures import _name_of_label, _read_text, derive_mismatches, measurement
 from .negation import asserted_valueset_mentions, valueset_mentions
 from .orders import map_orders
 from .red_flags import red_flags_of
-from .text import document
+from .text import SENTENCE_ASSERTIONS, document
 from .resources import forget_narrative, is_refuted, remember_narrative
 
 
 TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, document, _parse_date, _asserted_care, _read_cached, _read_text, _name_of_label, _read_clinical,
-               SENTENCE_READS)
+               SENTENCE_READS, SENTENCE_ASSERTIONS)
 
 
 def forget_texts() -> None:

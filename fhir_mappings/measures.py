@@ -530,7 +530,11 @@ def _observation(resource: dict) -> list[_Found]:
 _SI_INJECTION_CODES = frozenset(_PROSE["si_injection_codes"])
 
 
-_SI_INJECTION_NAMED = re.compile(_PROSE["si_injection_named"], re.IGNORECASE)
+_SI_INJECTION_NAMED = gated(re.compile(_PROSE["si_injection_named"], re.IGNORECASE))
+
+
+def _names_si_injection(text: str) -> bool:
+    return next(document(text).finditer(_SI_INJECTION_NAMED, text), None) is not None
 
 
 def _si_context(resource: dict) -> bool:
@@ -541,7 +545,7 @@ def _si_context(resource: dict) -> bool:
         return True
     if resource.get("resourceType") == "DocumentReference":
         names = [*concept_texts(resource, "type"), resource.get("description") or "", *narrative_texts(resource)]
-        return any(isinstance(t, str) and _SI_INJECTION_NAMED.search(t) for t in names)
+        return any(isinstance(t, str) and _names_si_injection(t) for t in names)
     return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
 
 

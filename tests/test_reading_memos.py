@@ -165,3 +165,20 @@ def test_alike_silent_resources_are_read_once_and_the_facts_do_not_change(monkey
     monkeypatch.setattr(build, "reading_key", lambda resource: None)      # every resource read
     _clear()
     assert build_facts(_chart(record)) == facts
+
+
+# --- masking dots that end no sentence, tried only at dots -------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from fhir_mappings.text.document import _FALSE_STOPS, _blank_false_stops  # noqa: E402
+
+_PIECES = ["vs.", "Vs.", "avs.", "approx.", "APPROX.", "e.g.", "i.e.", "I.E.", "cf.", "fig.", "Fig.", "dr.", "Dr.",
+           "3.5", "1.2.3", ".", ". ", "x.", " ", "\n", "4.", ".5", "e.g.g.", "i.e.g.", "vs..", "dr.dr.", "a", "1",
+           "approx.3", "(vs.)", "-", "fig.1", "e.", "g.", "i", "e", "g", "v", "s", "\u2013", "\u00e9."]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+def test_dots_are_masked_as_the_one_substitution_masks_them(text):
+    assert _blank_false_stops(text) == _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), text)

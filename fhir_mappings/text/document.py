@@ -47,10 +47,27 @@ def fold_text(text: str) -> str:
     return text if text.isascii() else normalize_text(text)
 
 
+# How far before its last dot each kind of _FALSE_STOPS match starts: a decimal's dot is the match;
+# "vs." "cf." "dr." start 2 back, "fig." "e.g." "i.e." 3, "approx." 6.
+_FALSE_STOP_REACH = (0, 2, 3, 6)
+
+
 def _blank_false_stops(folded: str) -> str:
-    if _MAYBE_FALSE_STOP.search(folded) is None:
-        return folded
-    return _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), folded)
+    """_FALSE_STOPS.sub(dots to spaces), tried only at the dots _MAYBE_FALSE_STOP finds (a scan for
+    a dot is fast; the sub's alternation tried at every position is not)."""
+    chars, resume = None, 0
+    for candidate in _MAYBE_FALSE_STOP.finditer(folded):
+        dot = candidate.start()
+        for back in _FALSE_STOP_REACH:
+            match = _FALSE_STOPS.match(folded, dot - back) if dot - back >= resume else None
+            if match is not None and match.end() == dot + 1:
+                resume = dot + 1      # the sub's matches do not overlap ("i.e.g.": "i.e." only)
+                chars = list(folded) if chars is None else chars
+                for at in range(match.start(), dot + 1):
+                    if chars[at] == ".":
+                        chars[at] = " "
+                break
+    return folded if chars is None else "".join(chars)
 
 
 def mask_text(text: str) -> str:
@@ -180,10 +197,12 @@ class Document:
 
     # --- structure -------------------------------------------------------------------------------
     def sentence(self, start: int, end: int) -> tuple[int, int]:
-        index = bisect_right(self._starts, start) - 1
-        lo = self._starts[index]
-        right = _SENTENCE_END.search(self.masked, max(end, lo))
-        return lo, right.start() if right else len(self.masked)
+        starts = self._starts
+        lo = starts[bisect_right(starts, start) - 1]
+        # Every end mark is one character and the next sentence starts right after it: the first mark
+        # at or after max(end, lo) is the one before the first start beyond it.
+        following = bisect_right(starts, max(end, lo))
+        return lo, starts[following] - 1 if following < len(starts) else len(self.masked)
 
     def clause(self, start: int, end: int) -> tuple[int, int]:
         key = (start, end)
@@ -336,8 +355,7 @@ class Document:
     def _stops(self, category: str, lo: int, hi: int) -> bool:
         """A clause mark, or a termination for this category, between lo and hi."""
         between = self.masked[lo:hi]
-        rules = context_rules()
-        if any(mark in between for mark in rules.clause_marks | rules.category_marks.get(category, frozenset())):
+        if any(mark in between for mark in _marks_of(category)):
             return True
         return any(t.category == "end" and ("*" in t.ends or category in t.ends) and lo <= t.start and t.end <= hi
                    for t in self._triggers_within(lo, hi))
@@ -370,14 +388,25 @@ class Document:
 
     def assertion(self, start: int, end: int) -> str:
         key = (start, end)
-        if key not in self._assertions:
-            trigger = self.trigger_of(start, end)
-            if trigger is not None:
-                self._assertions[key] = trigger.category
-            else:
-                section = self.section_at(start)
-                self._assertions[key] = section.asserts if section is not None else "present"
-        return self._assertions[key]
+        found = self._assertions.get(key)
+        if found is None:
+            lo, hi = self.sentence(start, end)
+            sentence = self.sentence_key(lo, hi) if lo <= start and end <= hi else None
+            shared = (sentence, start - lo, end - lo) if sentence is not None else None
+            found = SENTENCE_ASSERTIONS.get(shared) if shared is not None else None
+            if found is None:
+                found = self._assert(start, end)
+                if shared is not None:
+                    SENTENCE_ASSERTIONS[shared] = found
+            self._assertions[key] = found
+        return found
+
+    def _assert(self, start: int, end: int) -> str:
+        trigger = self.trigger_of(start, end)
+        if trigger is not None:
+            return trigger.category
+        section = self.section_at(start)
+        return section.asserts if section is not None else "present"
 
     def negated(self, start: int, end: int) -> bool:
         return self.assertion(start, end) == "negated"
@@ -444,6 +473,18 @@ class SentenceMemo(dict):
 
 class MemoInfo(NamedTuple):      # functools' cache_info, as much of it as a memo has
     currsize: int
+
+
+# A mention's assertion by (its sentence's key, where it stands in the sentence): every reader of the
+# chart asks for the assertions of the same sentences, and notes copied forward repeat them.
+SENTENCE_ASSERTIONS = SentenceMemo()
+
+
+@lru_cache(maxsize=None)
+def _marks_of(category: str) -> tuple[str, ...]:
+    """The marks that end a trigger's scope for a category: clause marks and its own terminations."""
+    rules = context_rules()
+    return tuple(rules.clause_marks | rules.category_marks.get(category, frozenset()))
 
 
 @lru_cache(maxsize=4096)
