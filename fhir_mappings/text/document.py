@@ -188,12 +188,28 @@ class Document:
                 yield from gated.pattern.finditer(text)
             return
         resume = 0
-        for start, _, ids in literals[0]:
-            if start >= resume and gated.id in ids:
+        for start in self._starts_by_pattern(literals[0]).get(gated.id, ()):
+            if start >= resume:
                 match = gated.pattern.match(text, start)
                 if match is not None:
                     resume = match.end()
                     yield match
+
+    def _starts_by_pattern(self, hits) -> dict[int, list[int]]:
+        """Where each gated pattern's literals start, in order, each place once (made on first use:
+        an anchored pattern then visits its own places, not every literal of every pattern)."""
+        index = self.__dict__.get("_by_pattern")
+        if index is None or index[0] is not hits:
+            places: dict[int, list[int]] = {}
+            for start, _, ids in hits:
+                for key in ids:
+                    found = places.get(key)
+                    if found is None:
+                        places[key] = [start]
+                    elif found[-1] != start:
+                        found.append(start)
+            index = self._by_pattern = (hits, places)
+        return index[1]
 
     # --- structure -------------------------------------------------------------------------------
     def sentence(self, start: int, end: int) -> tuple[int, int]:

@@ -87,8 +87,9 @@ class _Literals:
             return ()
         if not folded.isascii() and self.risky.search(folded):
             return None
-        lowered = folded.lower()
-        return tuple(sorted((end + 1 - size, end + 1, ids) for end, (size, ids) in automaton.iter(lowered)))
+        hits = [(end + 1 - size, end + 1, ids) for end, (size, ids) in automaton.iter(folded.lower())]
+        hits.sort()
+        return tuple(hits)
 
 
 LITERALS = _Literals()
