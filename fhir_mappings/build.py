@@ -110,6 +110,7 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
 _KEYED_TYPES = frozenset({"Observation", "Condition", "DiagnosticReport", "Procedure"})
 _LABEL_FIELDS = frozenset({"id", "meta", "text", "identifier"})
 _DATE_FIELDS = frozenset(DATE_FIELDS + PERIOD_FIELDS + ("effectiveInstant", "abatementDateTime", "abatementPeriod"))
+_KEY_CHANGES = _LABEL_FIELDS | _DATE_FIELDS
 
 
 def _date_shape(value):
@@ -122,13 +123,21 @@ def _date_shape(value):
 
 
 def reading_key(resource: dict) -> bytes | None:
-    """What decides whether a resource of a keyed type gives facts, as bytes; None: read it."""
+    """What decides whether a resource of a keyed type gives facts, as bytes; None: read it.
+    (Fields in the order sent: an EHR sends its resources alike, and a miss only costs a reading.)"""
     if resource.get("resourceType") not in _KEYED_TYPES:
         return None
-    kept = {field: _date_shape(value) if field in _DATE_FIELDS else value
-            for field, value in resource.items() if field not in _LABEL_FIELDS}
+    kept = resource
+    present = resource.keys() & _KEY_CHANGES
+    if present:
+        kept = dict(resource)
+        for field in present:
+            if field in _LABEL_FIELDS:
+                del kept[field]
+            else:
+                kept[field] = _date_shape(kept[field])
     try:
-        return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(kept)
     except TypeError:
         return None
 
