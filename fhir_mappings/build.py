@@ -104,9 +104,9 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
 # Most of a real chart is vital signs, labs, problems and visits that state nothing the mappers look
 # for, many alike but for their dates (4,000 blood pressures, 60 distinct values). For these types a
 # resource's id, narrative, identifiers and the values of its dates only label the facts read from it
-# (Evidence's reference and day); whether there are any is decided by the rest. So a resource whose
-# rest is that of one that gave no fact gives none, and is not read again. (Not for the care sources
-# (care_sources.SOURCE_TYPES), whose courses are made of their dates.)
+# (Evidence's reference and day); whether there are any is decided by the rest, and by which dates
+# are given. So a resource whose rest is that of one that gave no fact gives none, and is not read
+# again. (Not for the care sources (care_sources.SOURCE_TYPES), whose courses are made of their dates.)
 _KEYED_TYPES = frozenset({"Observation", "Condition", "DiagnosticReport", "Procedure"})
 _LABEL_FIELDS = frozenset({"id", "meta", "text", "identifier"})
 _DATE_FIELDS = frozenset(DATE_FIELDS + PERIOD_FIELDS + ("effectiveInstant", "abatementDateTime", "abatementPeriod"))
@@ -114,11 +114,12 @@ _KEY_CHANGES = _LABEL_FIELDS | _DATE_FIELDS
 
 
 def _date_shape(value):
-    """A date as what it is (a date, a malformed one, a period of such), not which day it names."""
+    """A date field as given, not which day it names (nor whether that day parses: a malformed date is
+    reported only for a resource that gives facts, date_problems)."""
     if isinstance(value, str):
-        return "date" if _parse_date(value) is not None else value
+        return "date"
     if isinstance(value, dict):
-        return {field: _date_shape(part) for field, part in value.items()}
+        return {field: "date" if isinstance(part, str) else part for field, part in value.items()}
     return value
 
 

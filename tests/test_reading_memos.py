@@ -136,7 +136,9 @@ def test_the_reading_key_ignores_labels_and_keeps_content():
     assert reading_key(one) != reading_key(_vital(121, "2024-01-05", "a"))           # the value
     assert reading_key(one) != reading_key(fhir.with_fields(one, status="preliminary"))
     assert reading_key(one) != reading_key(fhir.with_fields(one, note=[{"text": "Pain 7/10"}]))
-    assert reading_key(one) != reading_key(fhir.with_fields(one, effectiveDateTime="2024/01/05"))  # malformed
+    # A malformed date labels no fact either (it is reported when the resource gives facts).
+    assert reading_key(one) == reading_key(fhir.with_fields(one, effectiveDateTime="2024/01/05"))
+    assert reading_key(one) != reading_key(fhir.with_fields(one, effectivePeriod={"start": "2024-01-05"}))
     no_date = dict(one)
     del no_date["effectiveDateTime"]
     assert reading_key(one) != reading_key(no_date)
