@@ -50,3 +50,22 @@ def test_a_failing_warmup_is_a_warning_not_a_failed_start(tmp_path, caplog, monk
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_after_warm_a_workers_first_readiness_check_parses_nothing(tmp_path, monkeypatch):
+    from cds_service import data_files
+
+    app = create_app({"AUTH": "off", "VAR_DIR": str(tmp_path)})
+    monkeypatch.setattr(data_files, "_parsed", {})           # as a fresh master has it
+    threshold = gc.get_threshold()
+    try:
+        warmup.warm(app)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+    def parse(data):
+        raise AssertionError("a data file was parsed again")
+
+    monkeypatch.setattr(data_files, "_PARSERS", {".json": parse, ".yaml": parse, ".yml": parse})
+    assert data_files.problems() == ()       # what each forked worker inherits: sizes and times only
