@@ -159,7 +159,7 @@ def may_measure(text: str) -> bool:
         return False
     read = document(text)
     return any(_DIGIT.search(read.folded, max(0, hit.start() - _WINDOW), hit.end() + _WINDOW)
-               for hit in read.finditer(_ANY_PHRASE_GATED))
+               for hit in read.matches(_ANY_PHRASE_GATED))
 
 
 # --- reading one text ----------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ class _TextReader:
 
     def _phrase_hits(self):
         kept = []
-        for match in self.bounds.finditer(_ANY_PHRASE_GATED):
+        for match in self.bounds.matches(_ANY_PHRASE_GATED):
             phrase = _PHRASE_BY_TEXT[" ".join(match.group().lower().split())]
             if phrase.name == SI_BLOCK and not phrase.names_si and not self._si_near(match):
                 continue           # "80% relief" is an SI block's only when SI is named nearby

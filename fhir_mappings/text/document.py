@@ -127,6 +127,7 @@ class Document:
         self._clauses: dict[tuple[int, int], tuple[int, int]] = {}
         self._assertions: dict[tuple[int, int], str] = {}
         self._found: dict[tuple[int, int, int], dict] = {}    # found_in by (lo, hi, gate version)
+        self._matches: dict[int, tuple] = {}                    # matches by gated pattern id
 
     @_once
     def folded(self) -> str:
@@ -194,6 +195,14 @@ class Document:
                 if match is not None:
                     resume = match.end()
                     yield match
+
+    def matches(self, gated) -> tuple[re.Match, ...]:
+        """Every match of a gated pattern in the folded text (finditer's), found once per text: the
+        readers that ask twice (a pre-filter, then the reading) share them."""
+        found = self._matches.get(gated.id)
+        if found is None:
+            found = self._matches[gated.id] = tuple(self.finditer(gated))
+        return found
 
     def _starts_by_pattern(self, hits) -> dict[int, list[int]]:
         """Where each gated pattern's literals start, in order, each place once (made on first use:
