@@ -184,3 +184,27 @@ _PIECES = ["vs.", "Vs.", "avs.", "approx.", "APPROX.", "e.g.", "i.e.", "I.E.", "
 @given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
 def test_dots_are_masked_as_the_one_substitution_masks_them(text):
     assert _blank_false_stops(text) == _FALSE_STOPS.sub(lambda m: m.group().replace(".", " "), text)
+
+
+# --- triggers of one sentence, scanned alone ----------------------------------------------------------
+
+def test_a_sentence_scanned_alone_has_the_triggers_the_whole_text_gives_it():
+    from fhir_mappings.text import Document
+
+    texts = _texts() + ["No stenosis. Possible\nnegative for fracture? No. Denies pain. History of fusion; "
+                        "no evidence of instability vs. listhesis. Approx. 3.5 mm."]
+    compared = 0
+    for text in texts:
+        alone, whole = Document(text), Document(text)
+        whole.triggers      # made first: every ask then goes to the whole text's scan
+        for lo, hi in alone.spans():
+            for a, b in ((lo, hi), (lo, (lo + hi) // 2), ((lo + hi) // 2, hi)):
+                assert list(alone._triggers_within(a, b)) == list(whole._triggers_within(a, b)), (text, a, b)
+                compared += 1
+        _clear()
+        said_alone = [alone.assertion(*span) for span in alone.spans()]
+        _clear()
+        assert said_alone == [whole.assertion(*span) for span in whole.spans()]
+        if text.isascii() and not any(alone.masked[lo - 1:lo] in ("\n", "?") for lo, _ in alone.spans() if lo):
+            assert "triggers" not in alone.__dict__      # every sentence was scanned alone
+    assert compared > 500

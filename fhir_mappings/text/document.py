@@ -128,6 +128,7 @@ class Document:
         self._assertions: dict[tuple[int, int], str] = {}
         self._found: dict[tuple[int, int, int], dict] = {}    # found_in by (lo, hi, gate version)
         self._matches: dict[int, tuple] = {}                    # matches by gated pattern id
+        self._by_sentence: dict[int, list] = {}                 # triggers by sentence start
 
     @_once
     def folded(self) -> str:
@@ -364,12 +365,52 @@ class Document:
         return all(not self.masked[a[2]:b[1]].strip(" \t\n\r-") for a, b in zip(tokens, tokens[1:]))
 
     @_once
+    def _token_starts(self) -> list[int] | None:
+        return _first_tokens(context_rules(), self.masked)
+
+    def _sentence_triggers(self, first: int, end: int) -> list[Trigger] | None:
+        """The triggers that start in the sentence [first, end), its tokens scanned alone: what the whole
+        text's scan finds there, since no phrase runs into a sentence that follows a "." or "!" (a
+        phrase's words are joined by spaces and hyphens only). A note's readers ask about a few of its
+        sentences (the rest are shared by key): the others are never scanned. None: ask the whole text
+        (after a line break or a "?", for text the fast scan cannot take, or once that scan is made)."""
+        if "triggers" in self.__dict__ or (first and self.masked[first - 1] in _JOINING_BOUNDS):
+            return None
+        found = self._by_sentence.get(first)
+        if found is None:
+            starts = self._token_starts
+            if starts is None:
+                return None
+            rules, found, resume = context_rules(), [], first
+            for index in range(bisect_left(starts, first), len(starts)):
+                start = starts[index]
+                if start >= end:
+                    break
+                if start >= resume:
+                    resume = self._longest_at(rules, start, found) or resume
+            self._by_sentence[first] = found
+        return found
+
+    @_once
     def _trigger_ends(self) -> list[int]:
         """Where each trigger ends, in order: triggers never overlap, so ends rise with starts."""
         return [trigger.end for trigger in self.triggers]
 
     def _triggers_within(self, lo: int, hi: int):
-        """The triggers that overlap [lo, hi), in order (found by bisection, not by a walk over all)."""
+        """The triggers that overlap [lo, hi), in order: those of its sentence when it lies in one that
+        can be scanned alone (most asks: a mention's sentence), else found by bisection in the text's."""
+        starts = self._starts
+        index = bisect_right(starts, lo) - 1
+        first = starts[index]
+        end = starts[index + 1] - 1 if index + 1 < len(starts) else len(self.masked)
+        own = self._sentence_triggers(first, end) if hi <= end else None
+        if own is not None:
+            for trigger in own:
+                if trigger.start >= hi:
+                    return
+                if trigger.end > lo:
+                    yield trigger
+            return
         triggers = self.triggers
         for index in range(bisect_right(self._trigger_ends, lo), len(triggers)):
             trigger = triggers[index]
