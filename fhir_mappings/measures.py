@@ -534,8 +534,7 @@ _SI_INJECTION_NAMED = gated(re.compile(_PROSE["si_injection_named"], re.IGNORECA
 
 
 def _names_si_injection(text: str) -> bool:
-    gate = document(text).found_in()
-    return _SI_INJECTION_NAMED.id in gate and _SI_INJECTION_NAMED.pattern.search(text) is not None
+    return _SI_INJECTION_NAMED.search(document(text).found_in(), text) is not None
 
 
 def _si_context(resource: dict) -> bool:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fhir_mappings import build, clinical, resources as fhir_resources
-from fhir_mappings.build import TEXT_CACHES, build_facts, reading_key
+from fhir_mappings import build, clinical
+from fhir_mappings.build import build_facts, forget_texts, reading_key
 from fhir_mappings.chart import Chart
 from fhir_mappings.clinical import SENTENCE_READS, read_text
 from fhir_mappings.text import document
@@ -26,9 +26,7 @@ from tests.stubs import fhir, seeds
 ROWS = yaml.safe_load((Path(__file__).with_name("data") / "sentences.yaml").read_text("utf-8"))
 
 
-def _clear() -> None:
-    for cached in TEXT_CACHES + (fhir_resources._system,):
-        cached.cache_clear()
+_clear = forget_texts     # every text cache and memo of one chart's reading, as build_facts empties them
 
 
 @pytest.fixture(autouse=True)

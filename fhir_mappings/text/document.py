@@ -296,17 +296,22 @@ class Document:
     @_once
     def triggers(self) -> tuple[Trigger, ...]:
         """Every trigger, pseudo-trigger and termination, leftmost-longest and non-overlapping."""
-        rules = context_rules()
-        masked = self.masked
-        starts = _first_tokens(rules, masked)
+        starts = self._token_starts
         if starts is None:
             return self.triggers_by_token()
-        found, resume = [], 0
-        for start in starts:
-            if start < resume:
-                continue       # inside the phrase found before
-            resume = self._longest_at(rules, start, found) or resume
-        return tuple(found)
+        return tuple(self._scan(starts, 0, len(self.masked)))
+
+    def _scan(self, starts: list[int], first: int, end: int) -> list[Trigger]:
+        """The phrases whose first token starts in [first, end), leftmost-longest (a phrase may run on
+        past end), none overlapping."""
+        rules, found, resume = context_rules(), [], first
+        for index in range(bisect_left(starts, first), len(starts)):
+            start = starts[index]
+            if start >= end:
+                break
+            if start >= resume:      # else inside the phrase found before
+                resume = self._longest_at(rules, start, found) or resume
+        return found
 
     def _longest_at(self, rules, start: int, found: list) -> int | None:
         """The longest phrase whose first token starts at start (walking the phrase trie token by token,
@@ -381,14 +386,7 @@ class Document:
             starts = self._token_starts
             if starts is None:
                 return None
-            rules, found, resume = context_rules(), [], first
-            for index in range(bisect_left(starts, first), len(starts)):
-                start = starts[index]
-                if start >= end:
-                    break
-                if start >= resume:
-                    resume = self._longest_at(rules, start, found) or resume
-            self._by_sentence[first] = found
+            found = self._by_sentence[first] = self._scan(starts, first, end)
         return found
 
     @_once
@@ -456,8 +454,8 @@ class Document:
         key = (start, end)
         found = self._assertions.get(key)
         if found is None:
-            lo, hi = self.sentence(start, end)
-            sentence = self.sentence_key(lo, hi) if lo <= start and end <= hi else None
+            lo, hi = self.sentence(start, end)      # trigger_of's span: it holds the mention
+            sentence = self.sentence_key(lo, hi)
             shared = (sentence, start - lo, end - lo) if sentence is not None else None
             found = SENTENCE_ASSERTIONS.get(shared) if shared is not None else None
             if found is None:
