@@ -30,13 +30,14 @@ from .clinical import SENTENCE_READS, clinical_facts_of, read_text as _read_clin
 from .dates import DATE_FIELDS, PERIOD_FIELDS, _parse as _parse_date, date_problems
 from .diagnoses import diagnoses_of
 from .facts import Facts, Order
+from .forked_reading import CHARS_PER_UNIT, read_split
 from .level_facts import _read_cached, level_facts_of, order_level_facts
 from .measures import _name_of_label, _read_text, derive_mismatches, measurements_of
 from .negation import asserted_valueset_mentions, valueset_mentions
 from .orders import map_orders
 from .red_flags import red_flags_of
 from .text import SENTENCE_ASSERTIONS, document
-from .resources import forget_narrative, is_refuted, remember_narrative
+from .resources import DOCUMENT_TYPES, forget_narrative, is_refuted, narrative_sources, remember_narrative
 
 
 TEXT_CACHES = (text_tokens, valueset_mentions, asserted_valueset_mentions, document, _parse_date, _asserted_care, _read_cached, _read_text, _name_of_label, _read_clinical,
@@ -61,31 +62,38 @@ def build_facts(chart: Chart, orders: tuple[Order, ...] | None = None) -> Facts:
 def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     orders = map_orders(chart.draft_orders) if orders is None else orders
     # Every note and report body is decoded once here; the mappers below read it from there.
-    unreadable = read_chart([r for r in chart.resources if not is_refuted(r)])
+    resources = [r for r in chart.resources if not is_refuted(r)]
+    unreadable = read_chart(resources)
     remember_narrative()
     medications = medication_index(chart.resources)
-    care, red_flags, level_facts, measured, diagnoses, unread, clinical = [], [], [], [], [], [], []
-    silent: set[bytes] = set()     # reading keys of resources that gave no fact
-    for resource in chart.resources:
-        if is_refuted(resource):
-            continue
-        key = reading_key(resource)
-        if key is not None and key in silent:
-            continue
-        read = (care_of(resource, medications), red_flags_of(resource), level_facts_of(resource),
-                measurements_of(resource), diagnoses_of(resource), clinical_facts_of(resource))
-        if not any(read):
-            if key is not None:
+
+    def read(indices: list[int]) -> list[tuple[int, tuple]]:
+        """(index, facts by mapper) of each of these resources that gives any."""
+        found, silent = [], set()     # reading keys of resources that gave no fact
+        for index in indices:
+            resource = resources[index]
+            key = reading_key(resource)
+            if key is not None and key in silent:
+                continue
+            read = (care_of(resource, medications), red_flags_of(resource), level_facts_of(resource),
+                    measurements_of(resource), diagnoses_of(resource), clinical_facts_of(resource))
+            if any(read):
+                found.append((index, read))
+            elif key is not None:
                 silent.add(key)
-        else:
-            # A fact dated by a malformed date is reported; a resource that gives no fact is not checked.
-            unread += date_problems(resource)
-            care += read[0]
-            red_flags += read[1]
-            level_facts += read[2]
-            measured += read[3]
-            diagnoses += read[4]
-            clinical += read[5]
+        return found
+
+    care, red_flags, level_facts, measured, diagnoses, unread, clinical = [], [], [], [], [], [], []
+    units = [_reading_units(r) for r in resources]
+    for index, found in read_split(read, units, [u > 1.0 for u in units]):
+        # A fact dated by a malformed date is reported; a resource that gives no fact is not checked.
+        unread += date_problems(resources[index])
+        care += found[0]
+        red_flags += found[1]
+        level_facts += found[2]
+        measured += found[3]
+        diagnoses += found[4]
+        clinical += found[5]
     return Facts(
         orders=orders,
         care=tuple(care),
@@ -141,6 +149,14 @@ def reading_key(resource: dict) -> bytes | None:
         return orjson.dumps(kept)
     except TypeError:
         return None
+
+
+def _reading_units(resource: dict) -> float:
+    """The work of reading a resource, for splitting a chart's reading (forked_reading): 1, and its
+    documents' text (already decoded) by its length; more than 1 only for a document with text."""
+    if resource.get("resourceType") not in DOCUMENT_TYPES:
+        return 1.0
+    return 1.0 + sum(len(text) for _, text in narrative_sources(resource)) / CHARS_PER_UNIT
 
 
 def _birth_date(chart: Chart):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from terminology import measurements as terms
 from terminology.levels import LevelRange, find_levels
@@ -27,7 +27,7 @@ from terminology.valuesets import PhraseGate, compile_phrases
 
 from .facts import Evidence, Measurement
 from .level_facts import quote_span
-from .text import document, fold_text
+from .text import document, fold_text, once
 from .text.gate import gated
 from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_refuted, narrative_texts, reference
@@ -244,7 +244,7 @@ class _TextReader:
         return (best.range,)
 
     # phrase hits
-    @cached_property
+    @once
     def _hits(self) -> tuple[tuple[_Phrase, re.Match], ...]:
         return tuple(self._phrase_hits())
 

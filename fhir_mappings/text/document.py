@@ -105,8 +105,9 @@ class Section:
 
 class _once:
     """functools.cached_property without Python 3.11's lock around every first reading (a Document
-    is read by one request's thread); the value then sits in the instance and the descriptor is
-    not asked again."""
+    is read by one request's thread; and a lock held by another thread when forked_reading forks
+    would stay held in the copy); the value then sits in the instance and the descriptor is not
+    asked again."""
 
     def __init__(self, func):
         self.func = func
@@ -117,6 +118,9 @@ class _once:
             return self
         value = instance.__dict__[self.name] = self.func(instance)
         return value
+
+
+once = _once     # for the other readers' per-text objects
 
 
 class Document:
