@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import ahocorasick
+
 from terminology.phrases import compile_phrases
 from terminology.valuesets import PhraseGate
 
@@ -74,9 +76,27 @@ def _abbreviation_words() -> tuple[tuple[str, str], ...]:
                  for a in spec["abbreviations"] if a)
 
 
+@cache
+def _abbreviation_automaton():
+    """Every abbreviation word, each with the kinds it stands for: one pass over a text finds them all."""
+    automaton = ahocorasick.Automaton()
+    kinds_of: dict[str, set[str]] = {}
+    for name, word in _abbreviation_words():
+        kinds_of.setdefault(word, set()).add(name)
+    for word, kinds in kinds_of.items():
+        automaton.add_word(word, frozenset(kinds))
+    automaton.make_automaton()
+    return automaton if kinds_of else None
+
+
 def abbreviated_kinds(text: str) -> set[str]:
-    """Kinds whose capital abbreviations could occur in text (a cheap superset)."""
-    return {name for name, word in _abbreviation_words() if word in text}
+    """Kinds whose capital abbreviations could occur in text (a cheap superset: the word stands in it)."""
+    automaton = _abbreviation_automaton()
+    found: set[str] = set()
+    if automaton is not None:
+        for _, kinds in automaton.iter(text):
+            found |= kinds
+    return found
 
 
 def care_kinds_in_text(text: str) -> list[tuple[str, re.Match]]:

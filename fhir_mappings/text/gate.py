@@ -58,6 +58,10 @@ class _Literals:
         key = (pattern.pattern, pattern.flags)
         if key not in self._by_pattern:
             literals, anchored = gate_literals(pattern)
+            if literals is not None and min(map(len, literals)) < 2:
+                # A one-character literal ("t" of "lt", "/") stands in nearly every sentence: such a
+                # gate rules nothing out and its hits were half of all hits scanned. Ungated instead.
+                literals = None
             # The text is folded before it is lower-cased, so are the literals (same length, same places).
             self._needs.append(None if literals is None else frozenset(normalize_text(s).lower() for s in literals))
             self._by_pattern[key] = (len(self._needs) - 1, anchored and literals is not None)
