@@ -115,6 +115,11 @@ def serving_app(var_dir: str):
 def profile_size(client, size: int, runs: int) -> dict:
     from benchmarks.charts import bench_request, note_counts
 
+    from fhir_mappings import forked_reading
+
+    # A CPU profile of one process: a large chart's reading is not handed to a forked copy here (its
+    # CPU would not be this process's; `serve` forks when a core is idle, see the README's Serving).
+    forked_reading.MIN_UNITS = float("inf")
     body = orjson.dumps(bench_request(size, notes=True))
     timer = StageTimer()
     missing, undo = install(timer)

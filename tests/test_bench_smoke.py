@@ -104,6 +104,7 @@ def test_a_failed_row_fails_its_issue_15_target_and_the_row_check():
     assert verdicts["200 resources with notes, 4 connections"] is True
     assert verdicts["200 resources with notes, 1 connection"] is True
     assert verdicts["10,000 resources with notes, 1 connection"] is False
+    assert verdicts["issue 11, 10,000 resources with notes, 1 connection"] is False
     assert verdicts["every row measured"] is False
 
 
