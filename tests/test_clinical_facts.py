@@ -80,6 +80,11 @@ def test_values_in_prose(text, kind, value):
     ("No radiculopathy. No weakness.", set()),
     ("Possible L5 radiculopathy.", set()),
     ("Rule out radiculopathy.", set()),
+    # Radiating pain named before the limb ("radiating leg pain"), as after it ("leg pain radiating").
+    ("Radiating leg pain into the left calf.", {"radiculopathy"}),
+    ("Leg pain radiating into the left calf.", {"radiculopathy"}),
+    ("Denies radiating leg pain.", set()),
+    ("Father has radiating leg pain.", set()),
     ("Exam: no focal weakness, no numbness, reflexes symmetric.", set()),
     ("Prediabetes, A1c 6.1%.", {"hba1c"}),
     ("No history of diabetes.", set()),
