@@ -47,11 +47,24 @@ _ONE_COPY = threading.Lock()
 STATS = {"forked": 0, "fell_back": 0, "busy": 0}     # for tests and the bench: how reads went
 
 
+CPU_MAX = "/sys/fs/cgroup/cpu.max"     # a container's CPU limit (cgroup v2): "<quota> <period>" or "max ..."
+
+
 def _cores() -> int:
+    """The cores this process may use at once: those it may run on, and no more than its container's
+    CPU limit allows (a pod limited to one CPU gains nothing from a copy, and pays for the fork)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        with open(CPU_MAX, "rb") as f:
+            quota, period = f.read().split()[:2]
+        if quota != b"max":
+            cores = min(cores, int(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass      # no cgroup v2 limit to read: the affinity is the limit
+    return cores
 
 
 def _idle_core() -> bool:

@@ -241,3 +241,19 @@ def _worker_children(master: int) -> list[int]:
         except OSError:
             return []
     return [grandchild for worker in children(master) for grandchild in children(worker)]
+
+
+@pytest.mark.parametrize("cpu_max, cores", [
+    (None, 4),                       # no cgroup v2 file: the affinity
+    (b"max 100000\n", 4),            # no limit
+    (b"100000 100000\n", 1),         # a pod limited to one CPU: no copy
+    (b"150000 100000\n", 1),         # 1.5 CPUs: one whole core
+    (b"800000 100000\n", 4),         # more than the affinity allows
+])
+def test_cores_are_those_of_the_affinity_within_the_container_limit(cpu_max, cores, monkeypatch, tmp_path):
+    monkeypatch.setattr(forked_reading.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_bytes(cpu_max)
+    monkeypatch.setattr(forked_reading, "CPU_MAX", str(path))
+    assert forked_reading._cores() == cores
