@@ -74,3 +74,21 @@ def test_red_flag_waives_conservative_care(order_sign):
     for flag in (fhir.condition("Progressive foot drop, left", note="Ankle dorsiflexion 2/5."),
                  fhir.condition("Progressive foot drop, left", onset="2025-06-01")):
         assert TOPIC in topics(order_sign(fhir.make_request(orders, [flag])))
+
+
+@pytest.mark.parametrize("text, kinds", [
+    # Classes named in the plural, as notes name them ("failed NSAIDs"), are medication trials.
+    ("Failed conservative management including PT, NSAIDs and an epidural steroid injection.",
+     ["physical_therapy", "medication", "injection"]),
+    ("Tried anti-inflammatories and muscle relaxants without relief.", ["medication", "medication"]),
+    ("Analgesics did not help.", ["medication"]),
+    ("No NSAIDs due to kidney disease.", []),
+    ("Will start NSAIDs.", []),
+])
+def test_care_classes_named_in_the_plural(text, kinds):
+    from fhir_mappings.care import care_of
+    from fhir_mappings.build import forget_texts
+    forget_texts()
+    note = {"resourceType": "DiagnosticReport", "id": "r1", "status": "final", "conclusion": text,
+            "effectiveDateTime": "2025-05-01", "code": {"text": "Consult"}}
+    assert [episode.kind for episode in care_of(note)] == kinds
