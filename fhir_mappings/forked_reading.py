@@ -1,5 +1,5 @@
-"""Reading a large chart on two cores: a forked copy of the process reads the first part of the
-resources while the request's own thread reads the rest.
+"""Reading a large chart on two cores: a forked copy of the process reads part of the resources
+(the first notes first) while the request's own thread reads the rest.
 
 Why: a chart of 10,000 resources with 300 notes takes ~2 s of CPU to read, nearly all of it in
 the per-resource readers, and a surgeon waits for it while the host's other core may be idle. The
@@ -44,7 +44,7 @@ CHILD_SHARE = 0.47
 MIN_WAIT_S = 1.0
 
 _ONE_COPY = threading.Lock()
-STATS = {"forked": 0, "fell_back": 0, "busy": 0}     # for tests and the bench: how reads went
+STATS = {"forked": 0, "fell_back": 0, "busy": 0}     # how this process's readings went (for tests)
 
 
 CPU_MAX = "/sys/fs/cgroup/cpu.max"     # a container's CPU limit (cgroup v2): "<quota> <period>" or "max ..."
@@ -152,7 +152,12 @@ def _read_forked(child: list[int], rest: list[int], read: Callable[[list[int]], 
             _reap(pid, kill=True)
             raise
         took = time.monotonic() - started
-        theirs = _collect(pid, read_fd, deadline=time.monotonic() + max(MIN_WAIT_S, took))
+        try:
+            theirs = _collect(pid, read_fd, deadline=time.monotonic() + max(MIN_WAIT_S, took))
+        except Exception:                           # noqa: BLE001 - the pipe itself failed: read it here
+            log.warning("forked reading: waiting for the copy failed; the thread read its part itself", exc_info=True)
+            _reap(pid, kill=True)
+            theirs = None
     finally:
         os.close(read_fd)
         if collecting:
@@ -188,9 +193,11 @@ def _child(write_fd: int, read: Callable[[], list]) -> None:
 def _collect(pid: int, read_fd: int, deadline: float) -> list | None:
     """The copy's result, or None (it failed, or gave nothing within the deadline: it is killed)."""
     chunks = []
+    waiting = select.poll()       # not select.select: a busy worker's descriptors may be numbered over 1024
+    waiting.register(read_fd, select.POLLIN)
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+        if left <= 0 or not waiting.poll(left * 1000):
             _reap(pid, kill=True)
             log.warning("forked reading gave no answer in time; the thread read its part itself")
             return None

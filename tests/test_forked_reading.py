@@ -257,3 +257,37 @@ def test_cores_are_those_of_the_affinity_within_the_container_limit(cpu_max, cor
         path.write_bytes(cpu_max)
     monkeypatch.setattr(forked_reading, "CPU_MAX", str(path))
     assert forked_reading._cores() == cores
+
+
+def test_a_worker_with_more_than_1024_descriptors_still_reads_in_two_processes(idle, monkeypatch):
+    """A busy asyncio worker's descriptors may be numbered past select()'s limit of 1024."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard limit of open files ({hard}) leaves no descriptor past 1024")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    real_pipe = os.pipe
+
+    def high_pipe():
+        read_fd, write_fd = real_pipe()
+        high = (os.dup2(read_fd, 1500), os.dup2(write_fd, 1501))
+        os.close(read_fd)
+        os.close(write_fd)
+        return high
+    monkeypatch.setattr(forked_reading.os, "pipe", high_pipe)
+    try:
+        before = dict(STATS)
+        assert _split(_reader(lambda indices: [(i, ("fact", i)) for i in indices])) == _items(40)
+        assert STATS["forked"] == before["forked"] + 1 and STATS["fell_back"] == before["fell_back"]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_failing_pipe_is_read_around(idle, monkeypatch):
+    """Whatever goes wrong while waiting for the copy (here os.read fails), the thread reads its part."""
+    def broken(fd, size):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(forked_reading.os, "read", broken)
+    before = STATS["fell_back"]
+    assert _split(_reader()) == _items(40)
+    assert STATS["fell_back"] == before + 1 and _no_children()
