@@ -6,15 +6,27 @@ import time
 from contextlib import contextmanager
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
-from . import auth, data_files, discovery, fhir_servers, order_sign
+from . import auth, collector, data_files, discovery, fhir_servers, order_sign
 from .errors import InvalidRequest, NotReady, ServiceError, UnknownService, UnsupportedMediaType
 from .validation import check_depth, validate_feedback, validate_order_sign
 
 log = logging.getLogger("spine_cds.audit")
 
 bp = Blueprint("cds", __name__)
+
+
+@bp.before_request
+def _pause_collector() -> None:
+    collector.pause()       # see cds_service/collector.py: a call's chart is freed without it
+    g.collector_paused = True
+
+
+@bp.teardown_request
+def _resume_collector(exc) -> None:
+    if g.pop("collector_paused", False):
+        collector.resume()
 
 
 def _json(body, status: int = 200) -> Response:
