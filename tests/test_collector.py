@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from contextlib import contextmanager
 
 import orjson
 import pytest
@@ -64,7 +65,9 @@ def test_paused_while_a_call_runs_and_resumed_after(client, monkeypatch):
     assert gc.isenabled()
 
 
-def test_resumed_only_when_the_last_of_overlapping_calls_ends():
+@contextmanager
+def _a_long_call_in_flight():
+    """Another thread's call runs while the body of the with runs, and ends after it."""
     inside, release = threading.Event(), threading.Event()
 
     def long_call():
@@ -74,11 +77,18 @@ def test_resumed_only_when_the_last_of_overlapping_calls_ends():
     thread = threading.Thread(target=long_call)
     thread.start()
     inside.wait(10)
-    with collector.paused_collections():
-        assert not gc.isenabled()
-    assert not gc.isenabled()          # the long call still runs
-    release.set()
-    thread.join()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_resumed_only_when_the_last_of_overlapping_calls_ends():
+    with _a_long_call_in_flight():
+        with collector.paused_collections():
+            assert not gc.isenabled()
+        assert not gc.isenabled()          # the long call still runs
     assert gc.isenabled()
 
 
@@ -86,20 +96,10 @@ def test_a_worker_never_idle_still_collects(monkeypatch):
     collections = []
     monkeypatch.setattr(collector.gc, "collect", lambda *a: collections.append(gc.isenabled()) or 0)
     monkeypatch.setattr(collector, "COLLECT_EVERY_S", 0.0)
-    inside, release = threading.Event(), threading.Event()
-
-    def long_call():
+    with _a_long_call_in_flight():
         with collector.paused_collections():
-            inside.set()
-            release.wait(10)
-    thread = threading.Thread(target=long_call)
-    thread.start()
-    inside.wait(10)
-    with collector.paused_collections():
-        pass                            # ends while the other call runs: a collection, collector still paused
-    assert collections == [False]
-    release.set()
-    thread.join()
+            pass                        # ends while the other call runs: a collection, collector still paused
+        assert collections == [False]
     assert gc.isenabled()
 
 
