@@ -79,7 +79,7 @@ def _idle_core() -> bool:
         with open("/proc/loadavg", "rb") as f:
             running = int(f.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
-        return True      # no way to tell (not Linux): a second core is there
+        return False     # no way to tell (not Linux): one process, as when busy
     return running < cores
 
 

@@ -193,6 +193,8 @@ def test_idle_core_reads_the_running_tasks_of_the_host(monkeypatch):
     assert forked_reading._idle_core()                   # only this thread runs: one core idle
     monkeypatch.setattr("builtins.open", loadavg(b"2.10 1.90 1.80 2/80 1234\n"))
     assert not forked_reading._idle_core()               # both cores taken
+    monkeypatch.setattr("builtins.open", loadavg(b"garbled\n"))
+    assert not forked_reading._idle_core()               # cannot tell: one process
     monkeypatch.setattr(forked_reading, "_cores", lambda: 1)
     monkeypatch.setattr("builtins.open", loadavg(b"0.10 0.10 0.10 1/80 1234\n"))
     assert not forked_reading._idle_core()               # one core: nothing to share
