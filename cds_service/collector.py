@@ -8,17 +8,17 @@ nothing.
 
 The collector is the process's, and a worker's threads run several calls at once: it is paused
 while any call runs and resumes when the last one ends. The routes pause it before the request is
-handled and resume it at teardown, once the view has returned: the first collection after resuming
-then no longer walks the call's parsed body, which the view's frame held until then. A worker that is never idle still collects:
-a call that ends more than COLLECT_EVERY_S after the last collection runs one (on its own thread,
-after its answer is built), so cycles never pile up for longer.
+handled and resume it at teardown (cds_service/hooks.py), once the view has returned: the first
+collection after resuming then no longer walks the call's parsed body, which the view's frame held
+until then. A worker that is never idle still collects: a call that ends more than COLLECT_EVERY_S
+after the last collection runs one (on its own thread, after its answer is built), so cycles never
+pile up for longer.
 """
 from __future__ import annotations
 
 import gc
 import threading
 import time
-from contextlib import contextmanager
 
 COLLECT_EVERY_S = 10.0
 
@@ -53,12 +53,3 @@ def resume() -> None:
             collect = True
     if collect:
         gc.collect()
-
-
-@contextmanager
-def paused_collections():
-    pause()
-    try:
-        yield
-    finally:
-        resume()

@@ -123,16 +123,15 @@ def read_split(read: Callable[[list[int]], list[tuple[int, object]]], units: Seq
 
 
 def _read_forked(child: list[int], rest: list[int], read: Callable[[list[int]], list]) -> list:
+    pipe = ()
     try:
-        read_fd, write_fd = os.pipe()
-    except OSError:
-        return _merge(read(child), read(rest))
-    try:
+        pipe = os.pipe()
         pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
-        return _merge(read(child), read(rest))
+    except OSError:                                # no pipe or no fork (a process limit): one process
+        for fd in pipe:
+            os.close(fd)
+        return read(sorted(child + rest))
+    read_fd, write_fd = pipe
     if pid == 0:                                   # the copy
         os.close(read_fd)
         _child(write_fd, lambda: read(child))
@@ -141,8 +140,9 @@ def _read_forked(child: list[int], rest: list[int], read: Callable[[list[int]], 
     started = time.monotonic()
     # No collection in this process while the copy runs: a full one walks the chart's objects and
     # copies each page it touches from the copy's (measured: this part of the reading 1.7 s with
-    # collections, 0.8-1.2 s without). One forked reading at a time (_ONE_COPY) pairs each disable
-    # with its enable; other threads meanwhile run without collections for as long, at most.
+    # collections, 0.8-1.2 s without). A served call has the collector paused already
+    # (cds_service/collector.py); this covers the other callers (the CLI, the sandbox). One forked
+    # reading at a time (_ONE_COPY) pairs each disable with its enable.
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -66,12 +66,22 @@ def test_paused_while_a_call_runs_and_resumed_after(client, monkeypatch):
 
 
 @contextmanager
+def _a_call():
+    """A call's pause and resume, as the routes make them (before the request, at its teardown)."""
+    collector.pause()
+    try:
+        yield
+    finally:
+        collector.resume()
+
+
+@contextmanager
 def _a_long_call_in_flight():
     """Another thread's call runs while the body of the with runs, and ends after it."""
     inside, release = threading.Event(), threading.Event()
 
     def long_call():
-        with collector.paused_collections():
+        with _a_call():
             inside.set()
             release.wait(10)
     thread = threading.Thread(target=long_call)
@@ -86,7 +96,7 @@ def _a_long_call_in_flight():
 
 def test_resumed_only_when_the_last_of_overlapping_calls_ends():
     with _a_long_call_in_flight():
-        with collector.paused_collections():
+        with _a_call():
             assert not gc.isenabled()
         assert not gc.isenabled()          # the long call still runs
     assert gc.isenabled()
@@ -97,7 +107,7 @@ def test_a_worker_never_idle_still_collects(monkeypatch):
     monkeypatch.setattr(collector.gc, "collect", lambda *a: collections.append(gc.isenabled()) or 0)
     monkeypatch.setattr(collector, "COLLECT_EVERY_S", 0.0)
     with _a_long_call_in_flight():
-        with collector.paused_collections():
+        with _a_call():
             pass                        # ends while the other call runs: a collection, collector still paused
         assert collections == [False]
     assert gc.isenabled()
@@ -105,7 +115,7 @@ def test_a_worker_never_idle_still_collects(monkeypatch):
 
 def test_a_collector_turned_off_elsewhere_stays_off():
     gc.disable()
-    with collector.paused_collections():
+    with _a_call():
         pass
     assert not gc.isenabled()
 

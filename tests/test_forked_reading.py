@@ -293,3 +293,13 @@ def test_a_failing_pipe_is_read_around(idle, monkeypatch):
     before = STATS["fell_back"]
     assert _split(_reader()) == _items(40)
     assert STATS["fell_back"] == before + 1 and _no_children()
+
+
+@pytest.mark.parametrize("fails", ["pipe", "fork"])
+def test_no_pipe_or_no_fork_reads_in_one_process_and_leaks_no_descriptor(fails, idle, monkeypatch):
+    def refuse(*args):
+        raise OSError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(forked_reading.os, fails, refuse)
+    before = set(os.listdir("/proc/self/fd"))
+    assert _split(_reader(lambda indices: pytest.fail("forked"))) == _items(40)
+    assert set(os.listdir("/proc/self/fd")) == before
