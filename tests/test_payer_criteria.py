@@ -360,6 +360,16 @@ def test_no_symptoms_needs_documentation_where_the_profile_requires_it(order_sig
         assert determination(answer, "ServiceRequest/sr-lam") == "needs-documentation"
 
 
+@pytest.mark.parametrize("text, flagged", [
+    ("HPI: radiating leg pain into the left calf for six months.", False),   # the limb after "radiating"
+    ("HPI: denies radiating leg pain.", True),
+    ("Plan: return if radiating leg pain develops.", True),
+])
+def test_radiating_leg_pain_in_a_note_is_a_symptom_when_asserted(order_sign, text, flagged):
+    answer = ask(order_sign, [LAM_L5_S1], treated() + [STENOSIS_L5_S1, symptoms(text)], AETNA)
+    assert (CORRELATION in topics(answer)) is flagged
+
+
 def test_coded_radiculopathy_counts_as_a_symptom(order_sign):
     chart = treated() + [STENOSIS_L5_S1, symptoms(""), fhir.condition("Radiculopathy, lumbosacral region", "M54.17")]
     assert CORRELATION not in topics(ask(order_sign, [LAM_L5_S1], chart, AETNA))
@@ -432,3 +442,20 @@ def test_stenosis_decompression_is_still_judged_by_stenosis(order_sign):
 
 def test_every_new_topic_is_produced():
     assert NEW_TOPICS <= produced, NEW_TOPICS - produced
+
+
+# --- medication classes named in the plural ---------------------------------------------------------------
+
+CARE = "conservative-care-insufficient"
+
+
+@pytest.mark.parametrize("sentence, flagged", [
+    ("Tried NSAIDs from 1/6/2025 to 3/28/2025 without relief.", False),     # a second modality, dated
+    ("Tried anti-inflammatories from 1/6/2025 to 3/28/2025 without relief.", False),
+    ("Declined NSAIDs.", True),                                              # PT alone: one modality
+])
+def test_a_dated_trial_of_a_class_named_in_the_plural_is_a_modality(order_sign, sentence, flagged):
+    chart = fhir.pt_visits(date(2025, 3, 3), 8) + [imaging(LISTHESIS_L4_5, ago(days=50)),
+                                                   note(f"{EXAM}\n{sentence}", ago(days=19)),
+                                                   smoking(NEVER, ago(days=19))]
+    assert (CARE in topics(ask(order_sign, [tlif()], chart, EVICORE))) is flagged
