@@ -12,11 +12,14 @@
 3. Load without loss (Python client, benchmarks/load.py): order-sign calls and distinct feedback
    posts at once; every feedback post answered 200 must be in the database.
 4. CPU ms per stage of one request (benchmarks/profile_stages.py) at 200 and 10,000 with notes.
+5. The 200-resource rows without notes also against the revision at which issue 11 was filed, served
+   beside today's in the same run (benchmarks/baseline.py): that issue allows them 20 % slower at most.
 Writes bench-results/results.json, report.md and latency.png, and prints the report with a
-PASS/FAIL line per issue-15 target. BENCH_QUICK=1: 2 s rows and a short loss run (smoke test).
+PASS/FAIL line per issue-15 and issue-11 target. BENCH_QUICK=1: 2 s rows and a short loss run (smoke test).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,7 +33,7 @@ from pathlib import Path
 import orjson
 import requests
 
-from benchmarks import machine, profile_stages, report, wrk
+from benchmarks import baseline, machine, profile_stages, report, wrk
 from benchmarks.charts import bench_request, chart_size, note_counts, sized_request
 from benchmarks.servers import WORKERS, floor_command, service_command, warm
 from tests.support.servers import ServerProcess, mini_fhir_command
@@ -79,7 +82,9 @@ def measure(server: ServerProcess, body_file: Path, duration: float, connections
     return result
 
 
-def compare_sizes(service: ServerProcess, floor: ServerProcess) -> list[dict]:
+def compare_sizes(service: ServerProcess, floor: ServerProcess, filed: ServerProcess | str) -> list[dict]:
+    """Every size with and without notes against the service and the floor; the rows in baseline.ROWS also
+    against the revision at filing (`filed`: its server, or why it is not served)."""
     rows = []
     for size in SIZES:
         for notes in (False, True):
@@ -91,7 +96,13 @@ def compare_sizes(service: ServerProcess, floor: ServerProcess) -> list[dict]:
             base = {"size": chart_size(request), "notes": notes, "notes_count": counts[0], "reports_count": counts[1],
                     "body_kb": round(len(body) / 1024)}
             measured = {}
-            for name, server in (("floor", floor), ("service", service)):
+            servers = [("floor", floor), ("service", service)]
+            if (size, notes) in baseline.ROWS:
+                if isinstance(filed, str):
+                    measured["filed"] = {c: {"failed": filed} for c, _ in LOADS}
+                else:
+                    servers.insert(1, ("filed", filed))
+            for name, server in servers:
                 try:
                     one_request = warm(server.url + SERVICE_PATH, body)
                 except requests.RequestException as exc:
@@ -102,6 +113,8 @@ def compare_sizes(service: ServerProcess, floor: ServerProcess) -> list[dict]:
             for connections, threads in LOADS:
                 row = {**base, "connections": connections, "threads": threads,
                        "service": measured["service"][connections], "floor": measured["floor"][connections]}
+                if "filed" in measured:
+                    row["filed"] = measured["filed"][connections]
                 row.update(ratios(row))
                 rows.append(row)
                 say(row)
@@ -125,6 +138,12 @@ def say(row: dict) -> None:
         print(f"{label} service p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms {s['throughput_rps']:.1f} req/s | "
               f"floor p50 {f['p50_ms']:.1f} ms {f['throughput_rps']:.0f} req/s | "
               f"throughput ratio {row['ratio_throughput']:.2f}", flush=True)
+    filed = row.get("filed")
+    if filed and not filed.get("failed"):
+        print(f"{label} at issue 11's filing p50 {filed['p50_ms']:.1f} ms p99 {filed['p99_ms']:.1f} ms "
+              f"{filed['throughput_rps']:.1f} req/s", flush=True)
+    elif filed:
+        print(f"{label} at issue 11's filing: {filed['failed']}", file=sys.stderr, flush=True)
 
 
 def fallback_fetch(service: ServerProcess, tmp: Path) -> dict:
@@ -167,6 +186,23 @@ def without_loss(tmp: Path, seconds: float) -> dict:
             "lost": feedback["count"] - stored, "errors": order_sign["errors"] + feedback["errors"]}
 
 
+def serve_filed(servers: contextlib.ExitStack, tmp: Path) -> ServerProcess | str:
+    """The server of the revision at issue 11's filing, or why there is none."""
+    rev = baseline.revision()
+    if rev is None:
+        return "not measured: BENCH_BASELINE=none"
+    tree = tmp / "filed"
+    problem = baseline.extract(rev, tree)
+    if problem:
+        return f"not measured: {problem}"
+    try:
+        return servers.enter_context(ServerProcess.start(baseline.command(tree), ready_path="/cds-services",
+                                                         env=baseline.environment(tree, tmp / "filed-var"),
+                                                         timeout=60, cwd=tree))
+    except Exception as exc:   # a revision that does not start must not cost the rest of the bench
+        return f"not measured: revision {rev} did not start ({exc})"
+
+
 def main() -> int:
     if shutil.which("wrk") is None:
         print("make bench needs wrk: run benchmarks/install-wrk (as root: apt-get install -y wrk)", file=sys.stderr)
@@ -178,10 +214,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(tmp / "var")}
-        with ServerProcess.start(service_command, ready_path="/cds-services", env=env, timeout=60) as service, \
-                ServerProcess.start(floor_command, ready_path="/cds-services", timeout=60) as floor:
-            print(f"rows (wrk; service and floor: gunicorn, {WORKERS} asyncio workers):", flush=True)
-            rows = compare_sizes(service, floor)
+        with contextlib.ExitStack() as servers:
+            service = servers.enter_context(ServerProcess.start(service_command, ready_path="/cds-services", env=env,
+                                                                timeout=60))
+            floor = servers.enter_context(ServerProcess.start(floor_command, ready_path="/cds-services", timeout=60))
+            filed = serve_filed(servers, tmp)
+            at_filing = filed if isinstance(filed, str) else baseline.revision()
+            print(f"rows (wrk; service and floor: gunicorn, {WORKERS} asyncio workers; at issue 11's filing: "
+                  f"{at_filing}):", flush=True)
+            rows = compare_sizes(service, floor, filed)
             print("fallback fetch:", flush=True)
             fetch = fallback_fetch(service, tmp)
         print("load without loss:", flush=True)
@@ -201,6 +242,7 @@ def main() -> int:
         f"wrk rows (service and floor: gunicorn, {WORKERS} asyncio workers; {'BENCH_QUICK: 2 s' if QUICK else '5-8 s'} per row, "
         f"or {MIN_REQUESTS} requests' time up to {MAX_ROW_SECONDS} s when longer):", "",
         report.table(rows), "",
+        report.filed_table(rows, baseline.revision()), "",
         f"Fallback fetch (Python client; {fetch['queries']} queries, +100 ms each): p50 {fetch['p50_ms']:.0f} ms, "
         f"max {fetch['max_ms']:.0f} ms, at most {fetch['max_in_flight']} queries in flight",
         f"Load without loss (Python client, {loss['seconds']} s): {loss['order_sign']['count']} order-sign calls, "

@@ -11,8 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
-from benchmarks import profile_stages, report, wrk
+from benchmarks import baseline, profile_stages, report, wrk
 from benchmarks.charts import bench_request, chart_size, note_counts
 from benchmarks.servers import floor_command, warm
 from tests.support.servers import ServerProcess
@@ -106,6 +107,57 @@ def test_a_failed_row_fails_its_issue_15_target_and_the_row_check():
     assert verdicts["10,000 resources with notes, 1 connection"] is False
     assert verdicts["issue 11, 10,000 resources with notes, 1 connection"] is False
     assert verdicts["every row measured"] is False
+
+
+def _rows_against_filing(service: dict, filed: dict) -> list[dict]:
+    floor = {"p50_ms": 1.0, "p99_ms": 2.0, "throughput_rps": 1000.0, "failed": None}
+    return [{"size": 200, "notes": False, "connections": c, "service": dict(service), "floor": dict(floor),
+             "filed": dict(filed), "ratio_p50": 1.0, "ratio_throughput": 1.0} for c in (1, 4)]
+
+
+def _issue_11_200(rows: list[dict]) -> dict[int, tuple[bool, str]]:
+    fetch = {"p50_ms": 150, "sum_of_queries_ms": 700}
+    loss = {"errors": 0, "lost": 0, "feedback": {"count": 10}, "feedback_stored": 10}
+    return {int(name.split(", ")[2].split()[0]): (ok, value) for name, ok, value in report.checks(rows, fetch, loss)
+            if name.startswith("issue 11, 200 resources without notes")}
+
+
+@pytest.mark.parametrize("figure, changed, passes", [
+    ("p50_ms", 11.9, True), ("p50_ms", 12.1, False),            # 10 ms at filing: 20 % slower at most
+    ("p99_ms", 23.9, True), ("p99_ms", 24.1, False),            # 20 ms at filing
+    ("throughput_rps", 83.4, True), ("throughput_rps", 83.2, False),   # 100 req/s at filing: 100 / 1.2 = 83.3
+])
+def test_issue_11_allows_the_200_resource_figures_20_percent_slower_than_at_filing(figure, changed, passes):
+    filed = {"p50_ms": 10.0, "p99_ms": 20.0, "throughput_rps": 100.0, "failed": None}
+    verdicts = _issue_11_200(_rows_against_filing({**filed, figure: changed}, filed))
+    assert set(verdicts) == {1, 4}
+    assert all(ok is passes for ok, _ in verdicts.values()), verdicts
+    table = report.filed_table(_rows_against_filing({**filed, figure: changed}, filed), "9cc3909")
+    assert "9cc3909" in table and f"{changed / 10 if figure == 'p50_ms' else 1:.2f}x" in table
+
+
+def test_issue_11_fails_and_says_why_when_the_revision_at_filing_was_not_served():
+    rows = _rows_against_filing({"p50_ms": 9.0, "p99_ms": 10.0, "throughput_rps": 110.0, "failed": None},
+                                {"failed": "not measured: git archive 9cc3909: not a git repository"})
+    verdicts = _issue_11_200(rows)
+    assert verdicts == {c: (False, "not measured: git archive 9cc3909: not a git repository") for c in (1, 4)}
+    rows = [{k: v for k, v in r.items() if k != "filed"} for r in rows]
+    assert _issue_11_200(rows) == {1: (False, "not measured"), 4: (False, "not measured")}
+
+
+def test_the_revision_at_filing_is_taken_from_the_history_and_serves_with_these_packages(tmp_path):
+    repo = Path(__file__).resolve().parent.parent
+    problem = baseline.extract(baseline.FILED_AT, tmp_path / "filed", repo)
+    if problem and (repo / ".git" / "shallow").exists():
+        pytest.skip(f"a shallow clone lacks {baseline.FILED_AT}: {problem}")
+    assert problem is None, problem
+    assert (tmp_path / "filed" / "cds_service" / "cli.py").is_file()
+    with ServerProcess.start(baseline.command(tmp_path / "filed"), ready_path="/cds-services", timeout=60,
+                             env=baseline.environment(tmp_path / "filed", tmp_path / "var"), cwd=tmp_path / "filed") as old:
+        answer = requests.post(old.url + SERVICE_PATH, json=bench_request(200, notes=False), timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["cards"], "the revision at filing answers the bench's 200-resource chart with cards"
+    assert baseline.extract("no-such-revision", tmp_path / "none", repo).startswith("git archive no-such-revision")
 
 
 @pytest.fixture(scope="module")
