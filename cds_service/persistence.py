@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import migrations
+from .audit_writer import AuditWriter
 from .errors import ServiceUnavailable
 
 log = logging.getLogger("spine_cds.persistence")
@@ -63,6 +64,15 @@ audit = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("detail", sa.Text, nullable=True),                  # feedback: counts; errors: the field named
 )
+
+_AUDIT_COLUMNS = frozenset(column.name for column in audit.columns if column.name != "id")
+_AUDIT_REQUIRED = frozenset(column.name for column in audit.columns if not column.nullable and column.name != "id")
+_AUDIT_LENGTHS = {column.name: column.type.length for column in audit.columns if getattr(column.type, "length", None)}
+
+
+def _fit(column: str, value):
+    limit = _AUDIT_LENGTHS.get(column)
+    return value[:limit] if limit and isinstance(value, str) else value
 
 jwt_replay = sa.Table(
     "jwt_replay",
@@ -105,6 +115,7 @@ class Store:
         self._pool_pid: int | None = None
         self._down_until = 0.0
         self._last_fault: BaseException | None = None
+        self._audit = AuditWriter(lambda rows: self._bounded(self._add_audits, rows), self._add_audits)
         if backend == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
@@ -166,16 +177,26 @@ class Store:
         return stored, duplicates
 
     def add_audit(self, **row) -> None:
+        """Hand the row to this process's audit writer and return at once (cds_service/audit_writer.py)."""
         row.setdefault("at", datetime.now(timezone.utc))
         if isinstance(row.get("topics"), (list, tuple)):
             row["topics"] = json.dumps(list(row["topics"]))
-        self._bounded(self._add_audit, row)
+        # A caller's mistake is said where it is made, not later in the writer's thread; a value the
+        # database would refuse (a string over its column's length: a caller's service id from the URL)
+        # is cut to fit, so no row can stop the rows queued behind it.
+        unknown, missing = row.keys() - _AUDIT_COLUMNS, {c for c in _AUDIT_REQUIRED if row.get(c) is None}
+        if unknown or missing:
+            raise TypeError(f"audit row: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        self._audit.put({column: _fit(column, row.get(column)) for column in _AUDIT_COLUMNS})
 
-    def _add_audit(self, row: dict) -> None:
+    def _add_audits(self, rows: list[dict]) -> None:
+        # One transaction; every row has every column (an executemany binds the first row's keys).
         with self.engine.begin() as conn:
-            conn.execute(audit.insert(), row)   # parameters, not .values(): the compiled statement is cached
+            conn.execute(audit.insert(), rows)   # parameters, not .values(): the compiled statement is cached
 
     def audit_rows(self, kind: str | None = None) -> list[dict]:
+        """Every row handed over in this process before the call included (they are written first)."""
+        self._audit.flush(self.timeout)
         return self._rows(audit, audit.c.kind, kind)
 
     def feedback_rows(self, service_id: str | None = None) -> list[dict]:
@@ -210,6 +231,7 @@ class Store:
         return True
 
     def dispose(self) -> None:
+        self._audit.flush(self.timeout)
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=False)
         self.engine.dispose()
