@@ -61,3 +61,14 @@ def slowdowns(service: dict, filed: dict) -> dict:
     """Today's figure over the filing one, each oriented so that > 1 is slower."""
     return {"p50": service["p50_ms"] / filed["p50_ms"], "p99": service["p99_ms"] / filed["p99_ms"],
             "throughput": filed["throughput_rps"] / service["throughput_rps"]}
+
+
+def best(runs: list[dict]) -> dict:
+    """Each figure at its best over the runs (lowest p50 and p99, highest throughput), with every run kept;
+    a failed run fails the whole."""
+    failed = next((r for r in runs if r.get("failed")), None)
+    if failed is not None:
+        return failed
+    return {"p50_ms": min(r["p50_ms"] for r in runs), "p99_ms": min(r["p99_ms"] for r in runs),
+            "throughput_rps": max(r["throughput_rps"] for r in runs), "requests": sum(r["requests"] for r in runs),
+            "failed": None, "runs": runs}
