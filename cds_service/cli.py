@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -55,7 +56,7 @@ def serve(host: str, port: int, workers: int) -> None:
             # uses gunicornc, so the socket is off.
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
-            self.cfg.set("post_worker_init", balance_accepts)
+            self.cfg.set("post_worker_init", worker_started)
 
         def load(self):
             return buffered
@@ -65,6 +66,21 @@ def serve(host: str, port: int, workers: int) -> None:
                             threads=APP_THREADS)
     click.echo(f"spine-cds listening on http://{host}:{port}/cds-services (CDS_AUTH={app.config['CDS']['AUTH']})")
     Server().run()
+
+
+def worker_started(worker) -> None:
+    """gunicorn's post_worker_init: the worker's threads hand over the interpreter lock more often, and
+    its event loop takes connections in turn with the other workers (balance_accepts)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    balance_accepts(worker)
+
+
+# Why: a worker's event loop reads requests and writes answers while its app threads compute, and each
+# time it needs the interpreter lock it waited up to the 5 ms default for a computing thread to give it
+# up, a few times per request. Measured with wrk at 4 connections on 2 workers, alternating runs:
+# 200 resources p99 29.5-29.9 ms against 33.5-34.2; with notes p50 38-39 against 41, p99 55-57 against
+# 60-65 ms, 2-3 % more answers a second. One connection: unchanged (nothing competes for the lock).
+SWITCH_INTERVAL_S = 0.001
 
 
 def balance_accepts(worker) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import sys
 import time
 from http.client import HTTPConnection
 from types import SimpleNamespace
 
 import orjson
 
-from cds_service.cli import ACCEPT_PAUSE, balance_accepts
+from cds_service.cli import ACCEPT_PAUSE, SWITCH_INTERVAL_S, balance_accepts, worker_started
 from tests.conftest import SERVICE_PATH, start_service
 from tests.stubs import fhir, seeds
 
@@ -28,6 +29,19 @@ class _Counting(asyncio.Protocol):
         self.worker.nr_conns += 1
         self.worker.accepted.append(time.monotonic())
         self.worker.transports.append(transport)
+
+
+def test_a_started_worker_hands_over_the_interpreter_lock_every_millisecond_and_balances_accepts():
+    loop = asyncio.new_event_loop()
+    worker = SimpleNamespace(loop=loop, nr_conns=0)
+    before = sys.getswitchinterval()
+    try:
+        worker_started(worker)
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S == 0.001
+        assert loop._start_serving.__qualname__.startswith("balance_accepts")
+    finally:
+        sys.setswitchinterval(before)
+        loop.close()
 
 
 def test_a_worker_takes_one_connection_then_waits_its_turn():
