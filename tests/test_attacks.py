@@ -37,6 +37,7 @@ from cds_service.config import ConfigError
 from cds_service.synthetic import synthesize
 from tests.conftest import SERVICE_PATH, start_service
 from tests.conftest_pg import start_postgres
+from tests.support.postgres import signal_cluster
 from tests.support.servers import HOST, ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -506,24 +507,6 @@ class Load:
             thread.join(20)
 
 
-def _signal_cluster(postmaster: int, signum: int) -> list[int]:
-    """Signal the postmaster and every process it started (backends call setsid(): killpg misses them)."""
-    pids = [postmaster]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == postmaster:   # ppid
-            pids.append(int(stat.parent.name))
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    return pids
-
-
 def test_postgres_stopped_and_frozen_under_load(tmp_path):
     postgres = start_postgres()
     try:
@@ -536,12 +519,12 @@ def test_postgres_stopped_and_frozen_under_load(tmp_path):
                 time.sleep(3)
                 postgres.resume()
                 time.sleep(2)
-                frozen = _signal_cluster(postgres.pid, signal.SIGSTOP)   # frozen: connections accepted, nothing answered
+                frozen = signal_cluster(postgres.pid, signal.SIGSTOP)   # frozen: connections accepted, nothing answered
                 time.sleep(8)
-                _signal_cluster(postgres.pid, signal.SIGCONT)
+                signal_cluster(postgres.pid, signal.SIGCONT)
                 time.sleep(4)                                 # recovery, without restarting the service
             finally:
-                _signal_cluster(postgres.pid, signal.SIGCONT)
+                signal_cluster(postgres.pid, signal.SIGCONT)
                 load.close()
             assert len(frozen) >= 3, frozen   # the postmaster and its backends
             statuses = load.statuses

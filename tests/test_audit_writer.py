@@ -21,25 +21,9 @@ from cds_service.persistence import Store
 from cds_service.synthetic import synthesize
 from tests.conftest import SERVICE_PATH, start_service
 from tests.conftest_pg import start_postgres
+from tests.support.postgres import signal_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _signal_cluster(postmaster: int, signum: int) -> list[int]:
-    """The postmaster and every process it started (backends call setsid(): killpg misses them)."""
-    pids = [postmaster]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    return pids
 
 
 def test_a_call_answers_while_the_database_is_frozen_and_its_audit_row_is_written_after(tmp_path):
@@ -53,7 +37,7 @@ def test_a_call_answers_while_the_database_is_frozen_and_its_audit_row_is_writte
         with start_service(tmp_path, CDS_DATABASE_URL=url) as svc:
             with requests.Session() as http:
                 assert http.post(svc.url + SERVICE_PATH, json=requests_sent[0], timeout=30).status_code == 200
-                frozen = _signal_cluster(postgres.pid, signal.SIGSTOP)
+                frozen = signal_cluster(postgres.pid, signal.SIGSTOP)
                 try:
                     took = []
                     for body in requests_sent[1:]:
@@ -62,7 +46,7 @@ def test_a_call_answers_while_the_database_is_frozen_and_its_audit_row_is_writte
                         took.append(time.monotonic() - started)
                         assert answer.status_code == 200, answer.text[:300]
                 finally:
-                    _signal_cluster(postgres.pid, signal.SIGCONT)
+                    signal_cluster(postgres.pid, signal.SIGCONT)
         assert len(frozen) >= 2, frozen
         assert max(took) < 2.0, took        # the database's bound is 3 s: no call waited for it
         engine = sa.create_engine(url)

@@ -198,3 +198,21 @@ def _env() -> dict[str, str]:
     # No PG* variables of the caller (PGDATA, PGPORT...) may steer the throwaway server.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     return {**env, "LC_ALL": "C", "LANG": "C"}
+
+
+def signal_cluster(postmaster: int, signum: int) -> list[int]:
+    """Signal the postmaster and every process it started (backends call setsid(): killpg misses them);
+    SIGSTOP freezes the server (connections accepted, nothing answered), SIGCONT thaws it."""
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:   # ppid
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    return pids
