@@ -231,7 +231,7 @@ class Store:
         return True
 
     def dispose(self) -> None:
-        self._audit.flush(self.timeout)
+        self._audit.close(self.timeout)
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=False)
         self.engine.dispose()

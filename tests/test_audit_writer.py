@@ -89,8 +89,19 @@ def test_a_reader_in_the_process_sees_every_row_handed_over_before_it(database_u
         store.add_audit(kind="call", service_id="spine-surgery-order-sign", hook_instance=f"h-{n}", status=200,
                         outcome="ok", latency_ms=1.0)
     rows = store.audit_rows()
-    store.dispose()
     assert [r["hook_instance"] for r in rows] == [f"h-{n}" for n in range(200)]
+    writers = [t for t in threading.enumerate() if t.name == "audit-writer"]
+    store.add_audit(kind="call", service_id="s", hook_instance="last", status=200, outcome="ok", latency_ms=1.0)
+    store.dispose()            # writes what waits and ends the store's writer thread
+    deadline = time.monotonic() + 5
+    while sum(t.is_alive() for t in threading.enumerate() if t.name == "audit-writer") >= len(writers) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sum(t.is_alive() for t in threading.enumerate() if t.name == "audit-writer") < len(writers)
+    reader = Store(database_url)
+    last = reader.audit_rows()[-1]
+    reader.dispose()
+    assert last["hook_instance"] == "last"
 
 
 def test_a_process_that_exits_writes_what_waits(tmp_path):
@@ -106,7 +117,9 @@ def test_a_process_that_exits_writes_what_waits(tmp_path):
         "sys.exit(0)\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = Store(f"sqlite:///{db}").audit_rows()
+    reader = Store(f"sqlite:///{db}")
+    rows = reader.audit_rows()
+    reader.dispose()
     assert [r["hook_instance"] for r in rows] == [str(n) for n in range(2000)]
 
 
