@@ -213,7 +213,7 @@ def serve_filed(servers: contextlib.ExitStack, tmp: Path) -> ServerProcess | str
     if problem:
         return f"not measured: {problem}"
     try:
-        return servers.enter_context(ServerProcess.start(baseline.command(tree), ready_path="/cds-services",
+        return servers.enter_context(ServerProcess.start(service_command, ready_path="/cds-services",
                                                          env=baseline.environment(tree, tmp / "filed-var"),
                                                          timeout=60, cwd=tree))
     except Exception as exc:   # a revision that does not start must not cost the rest of the bench

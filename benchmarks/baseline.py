@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -43,17 +42,8 @@ def extract(rev: str, dest: Path, repo: Path = Path(".")) -> str | None:
     return None
 
 
-def command(tree: Path):
-    """`serve` of the tree at `tree`, as benchmarks.servers.service_command serves today's."""
-    from benchmarks.servers import WORKERS
-
-    def argv(port: int) -> list[str]:
-        return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(WORKERS)]
-    return argv
-
-
 def environment(tree: Path, var_dir: Path) -> dict:
+    """The environment in which benchmarks.servers.service_command, run from `tree`, serves that tree."""
     return {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(var_dir), "PYTHONPATH": str(tree)}
 
 

@@ -15,7 +15,7 @@ import requests
 
 from benchmarks import baseline, profile_stages, report, wrk
 from benchmarks.charts import bench_request, chart_size, note_counts
-from benchmarks.servers import floor_command, warm
+from benchmarks.servers import floor_command, service_command, warm
 from tests.support.servers import ServerProcess
 
 SERVICE_PATH = "/cds-services/spine-surgery-order-sign"
@@ -167,7 +167,7 @@ def test_the_revision_at_filing_is_taken_from_the_history_and_serves_with_these_
         pytest.skip(f"a shallow clone lacks {baseline.FILED_AT}: {problem}")
     assert problem is None, problem
     assert (tmp_path / "filed" / "cds_service" / "cli.py").is_file()
-    with ServerProcess.start(baseline.command(tmp_path / "filed"), ready_path="/cds-services", timeout=60,
+    with ServerProcess.start(service_command, ready_path="/cds-services", timeout=60,
                              env=baseline.environment(tmp_path / "filed", tmp_path / "var"), cwd=tmp_path / "filed") as old:
         answer = requests.post(old.url + SERVICE_PATH, json=bench_request(200, notes=False), timeout=60)
     assert answer.status_code == 200, answer.text[:300]
