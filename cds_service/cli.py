@@ -69,10 +69,16 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def worker_started(worker) -> None:
-    """gunicorn's post_worker_init: the worker's threads hand over the interpreter lock more often, and
-    its event loop takes connections in turn with the other workers (balance_accepts)."""
+    """gunicorn's post_worker_init: the worker's threads hand over the interpreter lock more often, its
+    event loop takes connections in turn with the other workers (balance_accepts), and it forks its
+    reading partner (fhir_mappings.forked_reading) now, before any request's data is in its memory."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     balance_accepts(worker)
+    import logging
+
+    from fhir_mappings import forked_reading
+    if not forked_reading.start_partner():
+        logging.getLogger("spine_cds").warning("no reading partner could be forked: charts are read in one process, large ones forked per chart")
 
 
 # Why: a worker's event loop reads requests and writes answers while its app threads compute, and each

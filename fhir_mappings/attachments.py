@@ -325,6 +325,12 @@ def read_chart(resources) -> tuple[Unread, ...]:
     return tuple(unread)
 
 
+def use_texts(texts: dict[int, tuple[AttachmentText, ...]]) -> None:
+    """Stand these decoded texts (by id of their resource) for what read_chart would have read: a
+    part of a chart read in another process (fhir_mappings.build, forked_reading's partner)."""
+    _CHART.set(_ChartTexts(texts, []))
+
+
 def forget_chart() -> None:
     _CHART.set(None)
 

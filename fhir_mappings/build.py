@@ -22,7 +22,7 @@ import orjson
 
 from terminology.valuesets import text_tokens
 
-from .attachments import forget_chart, read_chart
+from .attachments import attachment_texts, forget_chart, read_chart, use_texts
 from .care import _asserted_care, care_of
 from .care_sources import medication_index
 from .chart import Chart
@@ -68,24 +68,16 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
     medications = medication_index(chart.resources)
 
     def read(indices: list[int]) -> list[tuple[int, tuple]]:
-        """(index, facts by mapper) of each of these resources that gives any."""
-        found, silent = [], set()     # reading keys of resources that gave no fact
-        for index in indices:
-            resource = resources[index]
-            key = reading_key(resource)
-            if key is not None and key in silent:
-                continue
-            read = (care_of(resource, medications), red_flags_of(resource), level_facts_of(resource),
-                    measurements_of(resource), diagnoses_of(resource), clinical_facts_of(resource))
-            if any(read):
-                found.append((index, read))
-            elif key is not None:
-                silent.add(key)
-        return found
+        return _read(resources, medications, indices)
+
+    def ship(indices: list[int]):
+        """The part a reading partner reads (forked_reading): these resources and their decoded texts."""
+        return _read_shipped, (indices, [resources[i] for i in indices],
+                               [attachment_texts(resources[i]) for i in indices], medications)
 
     care, red_flags, level_facts, measured, diagnoses, unread, clinical = [], [], [], [], [], [], []
     units = [_reading_units(r) for r in resources]
-    for index, found in read_split(read, units, [u > 1.0 for u in units]):
+    for index, found in read_split(read, units, [u > 1.0 for u in units], ship=ship):
         # A fact dated by a malformed date is reported; a resource that gives no fact is not checked.
         unread += date_problems(resources[index])
         care += found[0]
@@ -107,6 +99,35 @@ def _build(chart: Chart, orders: tuple[Order, ...] | None) -> Facts:
         clinical=tuple(clinical),
         birth_date=_birth_date(chart),
     )
+
+
+def _read(resources, medications: dict, indices) -> list[tuple[int, tuple]]:
+    """(index, facts by mapper) of each of these resources that gives any."""
+    found, silent = [], set()     # reading keys of resources that gave no fact
+    for index in indices:
+        resource = resources[index]
+        key = reading_key(resource)
+        if key is not None and key in silent:
+            continue
+        read = (care_of(resource, medications), red_flags_of(resource), level_facts_of(resource),
+                measurements_of(resource), diagnoses_of(resource), clinical_facts_of(resource))
+        if any(read):
+            found.append((index, read))
+        elif key is not None:
+            silent.add(key)
+    return found
+
+
+def _read_shipped(part) -> list[tuple[int, tuple]]:
+    """_read of a part sent to a reading partner: the texts decoded in the worker stand for its
+    resources' attachments, as read_chart's would; every text cache is emptied before the answer."""
+    indices, resources, texts, medications = part
+    use_texts(dict(zip(map(id, resources), texts)))
+    remember_narrative()
+    try:
+        return _read(dict(zip(indices, resources)), medications, indices)
+    finally:
+        forget_texts()
 
 
 # Most of a real chart is vital signs, labs, problems and visits that state nothing the mappers look

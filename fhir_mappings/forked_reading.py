@@ -16,15 +16,22 @@ another of the worker's threads) is read in one process, as the cores are then b
 The copy only reads and writes its result to a pipe, then leaves with os._exit (no atexit
 handlers, no database or socket of the parent's touched). A fork copies the parent's locks as they
 are: the readers take none (fhir_mappings.text's _once instead of 3.11's locked cached_property).
+
+A served worker also has a reading partner (start_partner, below): a copy forked once when the worker
+starts, sent its part of each chart instead of being forked for it. With no fork to pay, charts from
+PARTNER_UNITS (a 50-resource chart with two notes) are shared, not only those over MIN_UNITS.
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import os
 import pickle
 import select
 import signal
+import socket
+import struct
 import threading
 import time
 from typing import Callable, Sequence
@@ -44,7 +51,7 @@ CHILD_SHARE = 0.47
 MIN_WAIT_S = 1.0
 
 _ONE_COPY = threading.Lock()
-STATS = {"forked": 0, "fell_back": 0, "busy": 0}     # how this process's readings went (for tests)
+STATS = {"forked": 0, "fell_back": 0, "busy": 0, "shared": 0, "partners": 0}     # how this process's readings went (for tests)
 
 
 CPU_MAX = "/sys/fs/cgroup/cpu.max"     # a container's CPU limit (cgroup v2): "<quota> <period>" or "max ..."
@@ -68,10 +75,13 @@ def _cores() -> int:
 
 
 def _idle_core() -> bool:
-    """Whether a core is free now: fewer tasks running or runnable on the host than cores, this
-    thread included (/proc/loadavg's fourth field, counted at the moment it is read). Under load the
-    copy would only take a core from another request, and a fork's cost would be added to its work
-    (measured at 4 connections: 40 % fewer answers a second for 1,000 resources with notes)."""
+    """Whether a core is free now: fewer tasks of other processes running or runnable on the host than
+    cores less this thread's (/proc/loadavg's fourth field, counted at the moment it is read, less this
+    process's running threads). Under load the copy would only take a core from another request, and a
+    fork's cost would be added to its work (measured at 4 connections: 40 % fewer answers a second for
+    1,000 resources with notes). This process's other threads are not counted: they share its
+    interpreter lock with this one (the audit writer committing the last call's row while the next
+    call is read made the host look busy at one connection, most calls)."""
     cores = _cores()
     if cores < 2:
         return False
@@ -80,21 +90,46 @@ def _idle_core() -> bool:
             running = int(f.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
         return False     # no way to tell (not Linux): one process, as when busy
-    return running < cores
+    return running - _own_running() + 1 < cores
+
+
+def _own_running() -> int:
+    """This process's threads running or runnable now, this one included (at least 1)."""
+    running = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue     # the thread ended meanwhile
+        if stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] == b"R":
+            running += 1
+    return max(running, 1)
 
 
 def read_split(read: Callable[[list[int]], list[tuple[int, object]]], units: Sequence[float],
-               texts: Sequence[bool], min_units: float | None = None) -> list[tuple[int, object]]:
+               texts: Sequence[bool], min_units: float | None = None,
+               ship: Callable[[list[int]], tuple[Callable[[object], list], object]] | None = None,
+               ) -> list[tuple[int, object]]:
     """read(all indices): (index, result) pairs in index order; for a large chart with a second core,
     a forked copy reads part of the indices and the pairs are merged back into index order.
 
     units: the work of each item; texts: whether an item's work is mostly reading text. Text is
     what the copy reads first: a note's many milliseconds of reading give a few facts, which come
     back through the pipe cheaply, where thousands of coded resources would give thousands of facts
-    to unpickle (~350 ms for the bench's 10,000 resources)."""
+    to unpickle (~350 ms for the bench's 10,000 resources).
+
+    ship(indices): (a module-level function, its picklable argument) that read the same part in another
+    process: what a partner (start_partner) is sent. With a partner alive, charts from PARTNER_UNITS
+    up are shared with it (no fork to pay); without, from MIN_UNITS up with a forked copy."""
     count = len(units)
     total = sum(units)
-    floor = MIN_UNITS if min_units is None else min_units
+    partner = _PARTNER if ship is not None and _PARTNER is not None and _PARTNER.pid == os.getpid() else None
+    floor = (PARTNER_UNITS if partner is not None else MIN_UNITS) if min_units is None else min_units
     if count < 2 or total < floor:
         return read(list(range(count)))
     if not _idle_core() or not _ONE_COPY.acquire(blocking=False):
@@ -117,7 +152,10 @@ def read_split(read: Callable[[list[int]], list[tuple[int, object]]], units: Seq
             child.pop()
         child.sort()
         chosen = set(child)
-        return _read_forked(child, [i for i in range(count) if i not in chosen], read)
+        rest = [i for i in range(count) if i not in chosen]
+        if partner is not None:
+            return _read_with_partner(partner, child, rest, read, ship)
+        return _read_forked(child, rest, read)
     finally:
         _ONE_COPY.release()
 
@@ -228,3 +266,176 @@ def _reap(pid: int, kill: bool) -> int | None:
     except ChildProcessError:
         return None
     return os.waitstatus_to_exitcode(status)
+
+
+# --- a reading partner: a copy forked once, at a worker's start -----------------------------------
+# Why: a fork costs ~7-15 ms (more for a large worker), so charts of a few notes were read in one
+# process. A partner forked when the worker starts (no patient's data in memory yet, the rules loaded)
+# is sent its part of a chart instead: the resources and their decoded texts, pickled (~1 ms for the
+# bench's 200-resource chart), and reads it as a forked copy would. It keeps nothing between parts:
+# the part it was sent and its text caches are dropped before it answers (fhir_mappings.build).
+# Everything that goes wrong with it (an exception, a crash, a stall, a torn answer) is handled as for
+# a forked copy: the thread reads that part itself. A partner that stalled or died is not used again;
+# the worker then forks per chart as before (a partner re-forked mid-request would carry that request's
+# memory for its lifetime).
+
+# With a partner, a chart of this much work (resource units) or more is shared: ~1 ms of sending and
+# answering against ~10 ms of reading (200 units is ~7 ms of reading on the bench's machines).
+PARTNER_UNITS = 300
+PARTNER_NAME = b"spine-cds-read"     # its name in ps and /proc/<pid>/comm
+
+
+class _Partner:
+    def __init__(self, pid: int, sock, owner: int):
+        self.pid = owner          # the process it reads for (a forked copy of that process must not use it)
+        self.child = pid
+        self.sock = sock
+
+
+_PARTNER: _Partner | None = None
+_LENGTH = struct.Struct("!Q")
+
+
+def start_partner() -> bool:
+    """Fork this process's reading partner (call it where no patient's data is in memory: gunicorn's
+    post_worker_init). False when it cannot be forked: charts are then read as without one."""
+    global _PARTNER
+    if _PARTNER is not None and _PARTNER.pid == os.getpid():
+        return True
+    try:
+        ours, theirs = socket.socketpair()
+    except OSError:
+        return False
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        return False
+    if pid == 0:                                             # the partner
+        ours.close()
+        _serve(theirs)
+    theirs.close()
+    _PARTNER = _Partner(pid, ours, os.getpid())
+    STATS["partners"] += 1
+    atexit.register(stop_partner)     # a worker leaving gracefully reaps its partner (gunicorn's PID 1 reaps orphans)
+    return True
+
+
+def stop_partner() -> None:
+    """End this process's partner (it also ends by itself when this process's end of the socket closes)."""
+    global _PARTNER
+    partner, _PARTNER = _PARTNER, None
+    if partner is not None and partner.pid == os.getpid():
+        partner.sock.close()
+        _reap(partner.child, kill=True)
+
+
+def _drop_partner(partner: _Partner, why: str) -> None:
+    global _PARTNER
+    log.warning("reading partner %s %s; the thread read its part itself, and charts are now forked per chart",
+                partner.child, why)
+    STATS["fell_back"] += 1
+    if _PARTNER is partner:
+        _PARTNER = None
+    try:
+        partner.sock.close()
+    finally:
+        _reap(partner.child, kill=True)
+
+
+def _read_with_partner(partner: _Partner, child: list[int], rest: list[int], read, ship) -> list:
+    started = time.monotonic()
+    try:
+        function, argument = ship(child)
+        _send(partner.sock, pickle.dumps((function, argument), protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:                               # noqa: BLE001 - not sent: the thread reads it all
+        _drop_partner(partner, "could not be sent its part")
+        return read(sorted(child + rest))
+    STATS["shared"] += 1
+    try:
+        own = read(rest)
+    except BaseException:
+        # The partner's answer is still taken (it must not be read as the next chart's), then the error goes on.
+        if _receive(partner.sock, deadline=time.monotonic() + max(MIN_WAIT_S, time.monotonic() - started)) is None:
+            _drop_partner(partner, "gave no answer in time or died")
+        raise
+    took = time.monotonic() - started
+    answer = _receive(partner.sock, deadline=time.monotonic() + max(MIN_WAIT_S, took))
+    theirs = None
+    if answer is None:
+        _drop_partner(partner, "gave no answer in time or died")
+    else:
+        try:
+            done, theirs = pickle.loads(answer)
+        except Exception:                           # noqa: BLE001 - a torn answer
+            _drop_partner(partner, "gave an unreadable answer")
+        else:
+            if not done:
+                log.warning("reading partner failed on its part (%s); the thread read it itself", theirs)
+                STATS["fell_back"] += 1
+                theirs = None
+    if theirs is None:
+        theirs = read(child)
+    return _merge(theirs, own)
+
+
+def _send(sock, payload: bytes) -> None:
+    sock.sendall(_LENGTH.pack(len(payload)) + payload)
+
+
+def _receive(sock, deadline: float | None = None) -> bytes | None:
+    """One message, or None: the other end closed, or (with a deadline) nothing whole came in time."""
+    waiting = select.poll()
+    waiting.register(sock.fileno(), select.POLLIN)
+    chunks, wanted, header = [], _LENGTH.size, True
+    while wanted:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not waiting.poll(left * 1000):
+                return None
+        chunk = sock.recv(min(wanted, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        wanted -= len(chunk)
+        if not wanted and header:
+            (wanted,), chunks, header = _LENGTH.unpack(b"".join(chunks)), [], False
+    return b"".join(chunks)
+
+
+def _serve(sock) -> None:
+    """The partner's life: read each part it is sent, answer, keep nothing; leave when the worker's end
+    closes (the worker exited or stopped it)."""
+    code = 0
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
+                       signal.SIGUSR2, signal.SIGWINCH, signal.SIGABRT):
+            signal.signal(signum, signal.SIG_DFL)    # a worker's handlers are not the partner's
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C in a terminal: the worker ends it (its socket closes)
+        _name_self()
+        while True:
+            message = _receive(sock)
+            if message is None:
+                break
+            try:
+                function, argument = pickle.loads(message)
+                del message
+                answer = pickle.dumps((True, function(argument)), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:                # noqa: BLE001 - the worker reads the part itself
+                answer = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
+            function = argument = None
+            _send(sock, answer)
+            del answer
+    except BaseException:                           # noqa: BLE001 - the worker sees the socket close
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _name_self() -> None:
+    try:
+        with open(f"/proc/{os.getpid()}/comm", "wb") as f:
+            f.write(PARTNER_NAME)
+    except OSError:
+        pass

@@ -202,23 +202,35 @@ def test_idle_core_reads_the_running_tasks_of_the_host(monkeypatch):
 
 def test_a_served_large_chart_gets_the_answer_of_one_process(tmp_path, monkeypatch):
     """Over HTTP, a chart large enough to be read on two cores (when one is idle: the served worker
-    decides) gets the answer that reading it in one process gives, and the worker keeps no child."""
-    request_ = bench_request(1000, True)
+    decides) gets the answer that reading it in one process gives, and the worker keeps no copy."""
     monkeypatch.setattr(forked_reading, "MIN_UNITS", float("inf"))
+    monkeypatch.setattr(forked_reading, "PARTNER_UNITS", float("inf"))
+    served_like_one_process(bench_request(1000, True), tmp_path, calls=2)
+
+
+def served_like_one_process(request_: dict, tmp_path, calls: int) -> list[int]:
+    """POST the request `calls` times to a served service: each answer is the one the app gives in this
+    process (as the caller set it); below each worker only its reading partner runs. The partners' pids."""
     from cds_service.app import create_app
     app = create_app(environ={"CDS_VAR_DIR": str(tmp_path / "one"), "CDS_AUTH": "off"})
     expected = _scrub(app.test_client().post(SERVICE_PATH, json=request_).get_json())
     server = start_service(tmp_path)
     try:
-        for _ in range(2):
+        for _ in range(calls):
             answer = requests.post(server.url + SERVICE_PATH, data=orjson.dumps(request_),
                                    headers={"Content-Type": "application/json"}, timeout=60)
             assert answer.status_code == 200
             assert _scrub(answer.json()) == expected
         children = _worker_children(server.pid)
-        assert children == [], children
+        names = set()
+        for pid in children:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                names.add(f.read().strip())
+        # one partner per worker (WEB_CONCURRENCY=2), named in /proc; no forked copy left
+        assert len(children) == 2 and names == {forked_reading.PARTNER_NAME}, (children, names)
     finally:
         server.stop()
+    return children
 
 
 _VOLATILE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
