@@ -44,14 +44,19 @@ def _stat(pid: int) -> tuple[int, int] | None:
 
 
 def cpu_ticks(root: int) -> int:
-    """CPU ticks used by `root` and its children (the gunicorn master and its workers)."""
-    total = 0
+    """CPU ticks used by `root` and the processes below it (the gunicorn master, its workers, and theirs:
+    each worker's reading partner and forked copies)."""
+    stats = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             stat = _stat(int(entry.name))
-            if stat and (int(entry.name) == root or stat[0] == root):
-                total += stat[1]
-    return total
+            if stat:
+                stats[int(entry.name)] = stat
+    below, tree = {root}, set()
+    while below:
+        tree |= below
+        below = {pid for pid, (parent, _) in stats.items() if parent in below and pid not in tree}
+    return sum(stats[pid][1] for pid in tree if pid in stats)
 
 
 def wait_idle(root: int, interval: float = 0.25, quiet_ticks: int = 2, limit: float = 120) -> float:

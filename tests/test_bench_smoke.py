@@ -236,3 +236,32 @@ def test_stage_timer_counts_each_stage_exclusive_of_the_stages_nested_in_it():
     parse = timer.wrap("parse", lambda: (tick(1), validate(), tick(3)))
     parse()
     assert dict(timer.spent) == {"parse": 4, "validation": 2}
+
+
+def test_cpu_ticks_count_the_whole_process_tree():
+    """A worker's reading partner is a grandchild of the server: its CPU is the server's too (wait_idle
+    and the CPU a row cost must see it)."""
+    import subprocess
+    import sys
+    import time
+
+    from benchmarks.machine import cpu_ticks
+
+    # root -> child -> grandchild; only the grandchild computes (~1 s)
+    script = ("import os, time\n"
+              "if os.fork() == 0:\n"
+              "    if os.fork() == 0:\n"
+              "        end = time.process_time() + 1.0\n"
+              "        while time.process_time() < end: pass\n"
+              "        time.sleep(3); os._exit(0)\n"
+              "    time.sleep(4); os._exit(0)\n"
+              "time.sleep(5)\n")
+    root = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        time.sleep(0.1)
+        start = cpu_ticks(root.pid)
+        time.sleep(1.5)
+        assert cpu_ticks(root.pid) - start >= 50     # 100 ticks a second: most of the second it computed
+    finally:
+        root.kill()
+        root.wait()
