@@ -129,6 +129,9 @@ def read_split(read: Callable[[list[int]], list[tuple[int, object]]], units: Seq
     count = len(units)
     total = sum(units)
     partner = _PARTNER if ship is not None and _PARTNER is not None and _PARTNER.pid == os.getpid() else None
+    if partner is not None and _ended(partner.child):
+        _drop_partner(partner, "had ended")     # reaped now, not left a zombie until a chart is shared
+        partner = None
     floor = (PARTNER_UNITS if partner is not None else MIN_UNITS) if min_units is None else min_units
     if count < 2 or total < floor:
         return read(list(range(count)))
@@ -329,6 +332,13 @@ def stop_partner() -> None:
     if partner is not None and partner.pid == os.getpid():
         partner.sock.close()
         _reap(partner.child, kill=True)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
 
 
 def _drop_partner(partner: _Partner, why: str) -> None:
