@@ -343,8 +343,8 @@ def _ended(pid: int) -> bool:
 
 def _drop_partner(partner: _Partner, why: str) -> None:
     global _PARTNER
-    log.warning("reading partner %s %s; the thread read its part itself, and charts are now forked per chart",
-                partner.child, why)
+    log.warning("reading partner %s %s; it is not used again: its part is read by the thread, and large charts "
+                "are forked per chart", partner.child, why)
     STATS["fell_back"] += 1
     if _PARTNER is partner:
         _PARTNER = None
@@ -419,8 +419,8 @@ def _serve(sock) -> None:
     closes (the worker exited or stopped it)."""
     code = 0
     try:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
-                       signal.SIGUSR2, signal.SIGWINCH, signal.SIGABRT):
+        for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                       signal.SIGWINCH, signal.SIGABRT):
             signal.signal(signum, signal.SIG_DFL)    # a worker's handlers are not the partner's
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C in a terminal: the worker ends it (its socket closes)
         _name_self()
