@@ -78,7 +78,8 @@ def worker_started(worker) -> None:
 
     from fhir_mappings import forked_reading
     if not forked_reading.start_partner():
-        logging.getLogger("spine_cds").warning("no reading partner could be forked: charts are read in one process, large ones forked per chart")
+        logging.getLogger("spine_cds").warning("no reading partner could be forked: charts are read in one "
+                                               "process, large ones forked per chart")
 
 
 # Why: a worker's event loop reads requests and writes answers while its app threads compute, and each

@@ -7,6 +7,7 @@ the other idled for as long as they lived (4:0 in three runs of four, half the t
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import sys
@@ -17,6 +18,7 @@ from types import SimpleNamespace
 import orjson
 
 from cds_service.cli import ACCEPT_PAUSE, SWITCH_INTERVAL_S, balance_accepts, worker_started
+from fhir_mappings import forked_reading
 from tests.conftest import SERVICE_PATH, start_service
 from tests.stubs import fhir, seeds
 
@@ -31,7 +33,7 @@ class _Counting(asyncio.Protocol):
         self.worker.transports.append(transport)
 
 
-def test_a_started_worker_hands_over_the_interpreter_lock_every_millisecond_and_balances_accepts():
+def test_a_started_worker_hands_over_the_interpreter_lock_every_millisecond_balances_accepts_and_has_a_partner():
     loop = asyncio.new_event_loop()
     worker = SimpleNamespace(loop=loop, nr_conns=0)
     before = sys.getswitchinterval()
@@ -39,7 +41,13 @@ def test_a_started_worker_hands_over_the_interpreter_lock_every_millisecond_and_
         worker_started(worker)
         assert sys.getswitchinterval() == SWITCH_INTERVAL_S == 0.001
         assert loop._start_serving.__qualname__.startswith("balance_accepts")
+        partner = forked_reading._PARTNER
+        assert partner is not None and partner.pid == os.getpid()
+        time.sleep(0.2)     # it names itself first thing
+        with open(f"/proc/{partner.child}/comm", "rb") as f:
+            assert f.read().strip() == forked_reading.PARTNER_NAME
     finally:
+        forked_reading.stop_partner()     # this test process is not a worker: later tests read without it
         sys.setswitchinterval(before)
         loop.close()
 
