@@ -128,7 +128,7 @@ def read_split(read: Callable[[list[int]], list[tuple[int, object]]], units: Seq
     up are shared with it (no fork to pay); without, from MIN_UNITS up with a forked copy."""
     count = len(units)
     total = sum(units)
-    partner = _PARTNER if ship is not None and _PARTNER is not None and _PARTNER.pid == os.getpid() else None
+    partner = _PARTNER if ship is not None and _PARTNER is not None and _PARTNER.owner == os.getpid() else None
     if partner is not None and _ended(partner.child):
         _drop_partner(partner, "had ended")     # reaped now, not left a zombie until a chart is shared
         partner = None
@@ -192,9 +192,8 @@ def _read_forked(child: list[int], rest: list[int], read: Callable[[list[int]], 
         except BaseException:
             _reap(pid, kill=True)
             raise
-        took = time.monotonic() - started
         try:
-            theirs = _collect(pid, read_fd, deadline=time.monotonic() + max(MIN_WAIT_S, took))
+            theirs = _collect(pid, read_fd, deadline=_wait_until(started))
         except Exception:                           # noqa: BLE001 - the pipe itself failed: read it here
             log.warning("forked reading: waiting for the copy failed; the thread read its part itself", exc_info=True)
             _reap(pid, kill=True)
@@ -207,6 +206,12 @@ def _read_forked(child: list[int], rest: list[int], read: Callable[[list[int]], 
         STATS["fell_back"] += 1
         theirs = read(child)
     return _merge(theirs, own)
+
+
+def _wait_until(started: float) -> float:
+    """When to stop waiting for the other process's part, the thread's own read since `started`: MIN_WAIT_S
+    from now, or as long again as the thread's part took, whichever is later."""
+    return time.monotonic() + max(MIN_WAIT_S, time.monotonic() - started)
 
 
 def _merge(first: list[tuple[int, object]], second: list[tuple[int, object]]) -> list[tuple[int, object]]:
@@ -289,9 +294,9 @@ PARTNER_NAME = b"spine-cds-read"     # its name in ps and /proc/<pid>/comm
 
 
 class _Partner:
-    def __init__(self, pid: int, sock, owner: int):
-        self.pid = owner          # the process it reads for (a forked copy of that process must not use it)
-        self.child = pid
+    def __init__(self, child: int, sock, owner: int):
+        self.owner = owner        # the process it reads for (a forked copy of that process must not use it)
+        self.child = child        # the partner's pid
         self.sock = sock
 
 
@@ -303,7 +308,7 @@ def start_partner() -> bool:
     """Fork this process's reading partner (call it where no patient's data is in memory: gunicorn's
     post_worker_init). False when it cannot be forked: charts are then read as without one."""
     global _PARTNER
-    if _PARTNER is not None and _PARTNER.pid == os.getpid():
+    if _PARTNER is not None and _PARTNER.owner == os.getpid():
         return True
     try:
         ours, theirs = socket.socketpair()
@@ -329,7 +334,7 @@ def stop_partner() -> None:
     """End this process's partner (it also ends by itself when this process's end of the socket closes)."""
     global _PARTNER
     partner, _PARTNER = _PARTNER, None
-    if partner is not None and partner.pid == os.getpid():
+    if partner is not None and partner.owner == os.getpid():
         partner.sock.close()
         _reap(partner.child, kill=True)
 
@@ -367,11 +372,10 @@ def _read_with_partner(partner: _Partner, child: list[int], rest: list[int], rea
         own = read(rest)
     except BaseException:
         # The partner's answer is still taken (it must not be read as the next chart's), then the error goes on.
-        if _receive(partner.sock, deadline=time.monotonic() + max(MIN_WAIT_S, time.monotonic() - started)) is None:
+        if _receive(partner.sock, deadline=_wait_until(started)) is None:
             _drop_partner(partner, "gave no answer in time or died")
         raise
-    took = time.monotonic() - started
-    answer = _receive(partner.sock, deadline=time.monotonic() + max(MIN_WAIT_S, took))
+    answer = _receive(partner.sock, deadline=_wait_until(started))
     theirs = None
     if answer is None:
         _drop_partner(partner, "gave no answer in time or died")

@@ -178,25 +178,28 @@ def test_one_copy_at_a_time_the_other_thread_reads_alone(idle):
     assert _no_children()
 
 
+def fake_loadavg(monkeypatch, text: bytes) -> None:
+    """/proc/loadavg reads as text; every other file as it is."""
+    import builtins
+    import io
+    real_open = builtins.open
+
+    def fake(path, *args, **kwargs):
+        return io.BytesIO(text) if path == "/proc/loadavg" else real_open(path, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", fake)
+
+
 def test_idle_core_reads_the_running_tasks_of_the_host(monkeypatch):
     monkeypatch.setattr(forked_reading, "_cores", lambda: 2)
-    real_open = open
-
-    def loadavg(text):
-        def fake(path, *args, **kwargs):
-            if path == "/proc/loadavg":
-                import io
-                return io.BytesIO(text)
-            return real_open(path, *args, **kwargs)
-        return fake
-    monkeypatch.setattr("builtins.open", loadavg(b"0.50 0.40 0.30 1/80 1234\n"))
+    monkeypatch.setattr(forked_reading, "_own_running", lambda: 1)     # only this thread of this process runs
+    fake_loadavg(monkeypatch, b"0.50 0.40 0.30 1/80 1234\n")
     assert forked_reading._idle_core()                   # only this thread runs: one core idle
-    monkeypatch.setattr("builtins.open", loadavg(b"2.10 1.90 1.80 2/80 1234\n"))
+    fake_loadavg(monkeypatch, b"2.10 1.90 1.80 2/80 1234\n")
     assert not forked_reading._idle_core()               # both cores taken
-    monkeypatch.setattr("builtins.open", loadavg(b"garbled\n"))
+    fake_loadavg(monkeypatch, b"garbled\n")
     assert not forked_reading._idle_core()               # cannot tell: one process
     monkeypatch.setattr(forked_reading, "_cores", lambda: 1)
-    monkeypatch.setattr("builtins.open", loadavg(b"0.10 0.10 0.10 1/80 1234\n"))
+    fake_loadavg(monkeypatch, b"0.10 0.10 0.10 1/80 1234\n")
     assert not forked_reading._idle_core()               # one core: nothing to share
 
 

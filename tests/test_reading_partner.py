@@ -16,7 +16,7 @@ from benchmarks.charts import bench_request
 from cds_service import config, discovery, order_sign
 from fhir_mappings import forked_reading
 from fhir_mappings.forked_reading import STATS, read_split
-from tests.test_forked_reading import _chart_requests, _worker_children, served_like_one_process
+from tests.test_forked_reading import _chart_requests, _worker_children, fake_loadavg, served_like_one_process
 
 
 @pytest.fixture
@@ -173,21 +173,12 @@ def test_a_forked_copy_of_the_worker_does_not_use_its_partner(partner):
 
 def test_idle_core_counts_other_processes_only(monkeypatch):
     monkeypatch.setattr(forked_reading, "_cores", lambda: 2)
-    real_open = open
-
-    def loadavg(running):
-        def fake(path, *args, **kwargs):
-            if path == "/proc/loadavg":
-                import io
-                return io.BytesIO(b"1.00 1.00 1.00 %d/80 1234\n" % running)
-            return real_open(path, *args, **kwargs)
-        return fake
-    monkeypatch.setattr("builtins.open", loadavg(2))
+    fake_loadavg(monkeypatch, b"1.00 1.00 1.00 2/80 1234\n")
     monkeypatch.setattr(forked_reading, "_own_running", lambda: 2)
     assert forked_reading._idle_core()        # this thread and the audit writer: the other core is free
     monkeypatch.setattr(forked_reading, "_own_running", lambda: 1)
     assert not forked_reading._idle_core()    # another process runs on the other core
-    monkeypatch.setattr("builtins.open", real_open)
+    monkeypatch.undo()                        # the real /proc/self/task
     assert forked_reading._own_running() >= 1
 
 
