@@ -1,6 +1,7 @@
 """Fixtures: the service itself, started under gunicorn on 127.0.0.1 and stopped by PID."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -13,8 +14,9 @@ from tests.support.servers import ServerProcess
 SERVICE_PATH = "/cds-services/spine-surgery-order-sign"
 
 
-def service_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+def service_command(port: int, workers: int = 2) -> list[str]:
+    return [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers)]
 
 
 def self_audience(command):
@@ -24,9 +26,9 @@ def self_audience(command):
     return with_audience
 
 
-def start_service(tmp_path, **env) -> ServerProcess:
+def start_service(tmp_path, workers: int = 2, **env) -> ServerProcess:
     environ = {**os.environ, "CDS_AUTH": "off", "CDS_VAR_DIR": str(tmp_path / "var"), **env}
-    command = service_command
+    command = functools.partial(service_command, workers=workers)
     if environ["CDS_AUTH"] == "required" and not environ.get("CDS_PUBLIC_BASE_URL"):
         command = self_audience(service_command)  # CDS_AUTH=required does not start without it
     return ServerProcess.start(command, ready_path="/cds-services", env=environ, timeout=30)

@@ -211,7 +211,8 @@ def test_a_served_large_chart_gets_the_answer_of_one_process(tmp_path, monkeypat
     served_like_one_process(bench_request(1000, True), tmp_path, calls=2)
 
 
-def served_like_one_process(request_: dict, tmp_path, calls: int, after_first=None, partners: int = 2) -> list[int]:
+def served_like_one_process(request_: dict, tmp_path, calls: int, after_first=None, partners: int = 2,
+                            workers: int = 2) -> list[int]:
     """POST the request `calls` times to a served service: each answer is the one the app gives in this
     process (as the caller set it); below each worker only its reading partner runs (`partners` of them
     at the end: up to twice as many calls again are posted until then). after_first(the server's master
@@ -219,7 +220,7 @@ def served_like_one_process(request_: dict, tmp_path, calls: int, after_first=No
     from cds_service.app import create_app
     app = create_app(environ={"CDS_VAR_DIR": str(tmp_path / "one"), "CDS_AUTH": "off"})
     expected = _scrub(app.test_client().post(SERVICE_PATH, json=request_).get_json())
-    server = start_service(tmp_path)
+    server = start_service(tmp_path, workers=workers)
     try:
         for call in range(3 * calls):
             if call >= calls and len(_worker_children(server.pid)) == partners:
@@ -235,7 +236,7 @@ def served_like_one_process(request_: dict, tmp_path, calls: int, after_first=No
         for pid in children:
             with open(f"/proc/{pid}/comm", "rb") as f:
                 names.add(f.read().strip())
-        # one partner per worker (WEB_CONCURRENCY=2), named in /proc; no forked copy left
+        # one partner per worker, named in /proc; no forked copy left
         assert len(children) == partners and names <= {forked_reading.PARTNER_NAME}, (children, names)
     finally:
         server.stop()
