@@ -230,3 +230,14 @@ def test_a_served_worker_whose_partner_is_killed_answers_the_same_and_reaps_it(t
         [pid] = _worker_children(master)
         os.kill(pid, signal.SIGKILL)
     served_like_one_process(bench_request(200, True), tmp_path, calls=3, after_first=kill, partners=0, workers=1)
+
+
+def test_a_partner_that_ended_is_reaped_at_the_next_chart_even_one_not_shared(partner, monkeypatch):
+    monkeypatch.setattr(forked_reading, "_idle_core", lambda: False)     # the host busy: nothing shared
+    os.kill(partner, signal.SIGKILL)
+    time.sleep(0.3)
+    assert read_split(lambda indices: [(i, None) for i in indices], [1.0, 1.0], [False, False],
+                      ship=lambda indices: (_pairs, indices)) == [(0, None), (1, None)]
+    assert forked_reading._PARTNER is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(partner, 0)                      # reaped, not a zombie
