@@ -30,6 +30,7 @@ class CardContext:
     patient_id: str
     user_id: str | None = None
     listed_forms: frozenset[str] = frozenset()   # questionnaires the coverage information already lists
+    payer: dict | None = None     # a Reference to the payer's Organization (the Coverage's payor), if known
 
 
 def _uuid(ctx: CardContext, *parts: str) -> str:
@@ -201,8 +202,8 @@ def _form_suggestions(ctx: CardContext, topic: str, findings) -> list[dict]:
     s = wording.text()["suggestions"]
     title = forms.questionnaires()[form_id]["title"]
     order = findings[0].orders[0]
-    task = forms.completion_task(form_id, ctx.patient_id, ctx.user_id, order.reference, order.resource.get("authoredOn"),
-                                 wording.render(s["form_description"], title=title))
+    task = forms.completion_task(form_id, ctx.patient_id, ctx.payer or {"display": s["form_requester"]}, order.reference,
+                                 order.resource.get("authoredOn"), wording.render(s["form_description"], title=title))
     return [_suggestion(ctx, wording.render(s["form"], title=title), ("form", form_id),
                         [{"type": "create", "description": wording.render(s["form_action"]), "resource": task}])]
 

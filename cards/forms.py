@@ -51,10 +51,14 @@ def form_for(topic: str) -> str | None:
     return FORM_FOR_TOPIC.get(topic)
 
 
-def completion_task(form_id: str, patient_id: str, user_id: str | None, order_reference: str,
+def completion_task(form_id: str, patient_id: str, payer: dict, order_reference: str,
                     authored_on: str | None, description: str) -> dict:
     """A Task following CRD's profile-taskquestionnaire: coded questionnaire input, requester,
-    afterCompletion, based on the order it documents."""
+    afterCompletion, based on the order it documents.
+
+    payer: the requester, a Reference to the payer's Organization. The profile's requester is the
+    payer asking for the form (STU 2: 1..1 Reference(CRD Organization)), not the clinician signing;
+    who fills it in (Task.owner) is the EHR's to set."""
     task = {
         "resourceType": "Task",
         "meta": {"profile": [TASK_PROFILE]},
@@ -63,7 +67,7 @@ def completion_task(form_id: str, patient_id: str, user_id: str | None, order_re
         "code": {"coding": [TASK_CODE]},
         "description": description,
         "for": {"reference": f"Patient/{patient_id}"},
-        "requester": {"reference": user_id} if user_id and "/" in user_id else {"display": user_id or "ordering clinician"},
+        "requester": payer,
         "basedOn": [{"reference": order_reference}],
         "input": [
             {"type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire"}], "text": "questionnaire"},

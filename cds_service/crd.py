@@ -1,6 +1,8 @@
 """Da Vinci CRD request handling: configuration options and the one Coverage the answer is about."""
 from __future__ import annotations
 
+import re
+
 from .errors import InvalidRequest
 
 CONFIG_EXTENSION = "davinci-crd.configuration"
@@ -32,6 +34,35 @@ def _payer_ids(coverage: dict) -> set[str]:
             if isinstance(payor.get("reference"), str):
                 ids.add(payor["reference"])
     return ids
+
+
+_ORGANIZATION = re.compile(r"(?:^|/)Organization/[A-Za-z0-9\-.]{1,64}$")   # relative or absolute
+
+
+def payer_reference(coverage: dict | None) -> dict | None:
+    """The payer of a Coverage as a Reference to an Organization (CRD's Task.requester is the payer
+    asking for the form): its first payor that references, identifies or names an Organization; None
+    when it has none (self-pay: a Patient or RelatedPerson pays)."""
+    for payor in (coverage or {}).get("payor") or ():
+        if not isinstance(payor, dict):
+            continue
+        reference, display = payor.get("reference"), payor.get("display")
+        identifier = payor.get("identifier")
+        identifier = identifier if isinstance(identifier, dict) and isinstance(identifier.get("value"), str) else None
+        named = {}
+        if isinstance(reference, str) and _ORGANIZATION.search(reference):
+            named["reference"] = reference
+        elif reference or payor.get("type") not in (None, "Organization"):
+            continue      # a Patient or RelatedPerson pays
+        elif identifier:
+            named["type"] = "Organization"
+        if identifier:
+            named["identifier"] = identifier
+        if isinstance(display, str) and display.strip():
+            named["display"] = display     # alone: an EHR's "payor": [{"display": "Acme Health"}]
+        if named:
+            return named
+    return None
 
 
 def select_coverage(coverages: list[dict], mode: str, payers: set[str]) -> dict | None:

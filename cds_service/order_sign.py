@@ -122,8 +122,10 @@ def evaluate(request: dict, service: dict, config: dict, fhir_client=None, today
     actions = []
     if coverage is not None:
         actions = coverage_information.system_actions(drafts, determinations, f"Coverage/{coverage.get('id')}", today)
+    # The payer a form is asked for by: the Coverage assessed, or else the chart's one active Coverage.
+    payer = crd.payer_reference(coverage or crd.select_coverage(hydrated.of_type("Coverage"), "optional", set()))
     ctx = CardContext(request["hookInstance"], context["patientId"], context.get("userId"),
-                      coverage_information.listed_questionnaires(actions))
+                      coverage_information.listed_questionnaires(actions), payer)
     cards = limit_cards(build_cards(ctx, findings, determinations, facts.unavailable), options)
     answer = {"cards": cards}
     if actions:

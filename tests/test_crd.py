@@ -256,7 +256,10 @@ def test_form_task_follows_crd_task_profile(service, http):
         Task.model_validate(task)
         assert task["meta"]["profile"] == ["http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-taskquestionnaire"]
         assert task["code"]["coding"][0] == {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/temp", "code": "complete-questionnaire"}
-        assert task["requester"] == {"reference": "Practitioner/dr-1"} and task["for"] == {"reference": "Patient/pat-1"}
+        # The requester is the payer asking for the form (CRD: Reference(CRD Organization)), here the
+        # seed Coverage's payor, named only; not the clinician signing.
+        assert task["requester"] == {"display": "Synthetic Health Plan"} and task["for"] == {"reference": "Patient/pat-1"}
+        assert "owner" not in task      # who fills it in is the EHR's to set
         questionnaire, after = task["input"]
         assert questionnaire["type"]["coding"][0]["code"] == "questionnaire" and questionnaire["type"]["text"] == "questionnaire"
         assert re.fullmatch(r"https://spine-cds\.dev/fhir/Questionnaire/[a-z\-]+\|\d+\.\d+\.\d+", questionnaire["valueCanonical"])
@@ -268,6 +271,49 @@ def test_form_task_follows_crd_task_profile(service, http):
         assert after["valueCodeableConcept"]["coding"][0]["code"] in ("prior-auth-include", "initial-claim-include",
                                                                       "all-claims-include")
         assert task["basedOn"][0]["reference"].startswith("ServiceRequest/") and task["authoredOn"]
+
+
+def form_task_requesters(answer: dict) -> list[dict]:
+    return [a["resource"]["requester"] for c in answer["cards"] for s in c.get("suggestions", []) for a in s["actions"]
+            if a["resource"]["resourceType"] == "Task"]
+
+
+def with_payors(request: dict, payors: list | None) -> dict:
+    """The request with its Coverage's payor replaced (None: no Coverage in the chart)."""
+    if payors is None:
+        request["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    for entry in request["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["payor"] = payors
+    return request
+
+
+@pytest.mark.parametrize("payors, requester", [
+    ([{"reference": "Organization/acme-health", "display": "Acme Health"}],
+     {"reference": "Organization/acme-health", "display": "Acme Health"}),
+    ([{"reference": "https://payer.example/fhir/Organization/acme"}], {"reference": "https://payer.example/fhir/Organization/acme"}),
+    ([{"reference": "Patient/pat-1"}, {"identifier": {"system": "urn:oid:2.16.840.1.113883.6.300", "value": "60054"}}],
+     {"type": "Organization", "identifier": {"system": "urn:oid:2.16.840.1.113883.6.300", "value": "60054"}}),
+    ([{"reference": "Patient/pat-1", "display": "Self-pay"}], {"display": "The patient's payer (no Coverage in the chart names it)"}),
+    ([{"type": "RelatedPerson", "display": "Guarantor"}], {"display": "The patient's payer (no Coverage in the chart names it)"}),
+    (None, {"display": "The patient's payer (no Coverage in the chart names it)"}),
+])
+def test_form_task_requester_is_the_coverages_payer(service, http, payors, requester):
+    """CRD profile-taskquestionnaire: Task.requester is the payer (an Organization) asking for the form; a
+    Coverage paid by the patient or a guarantor, or none, leaves the payer unnamed rather than naming
+    someone else."""
+    requesters = form_task_requesters(post(http, service, with_payors(seed_request("001"), payors)))
+    assert requesters and all(r == requester for r in requesters)
+    for found in requesters:
+        Task.model_validate({"resourceType": "Task", "status": "ready", "intent": "order", "requester": found})
+
+
+def test_payer_deployment_form_task_requester_is_the_assessed_coverages_payer(payer, http):
+    request = payer_seed("002")
+    payor = {"reference": "Organization/shp", "identifier": {"value": "synthetic-health-plan"}, "display": "Synthetic Health Plan"}
+    for entry in request["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["payor"] = [payor]
+    requesters = form_task_requesters(post(http, payer, request))
+    assert requesters and all(r == payor for r in requesters)
 
 
 def test_every_gap_card_is_an_external_reference_to_its_policy(service, http):
