@@ -9,15 +9,18 @@ which the rules show as evidence but never count toward a duration.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from terminology.conservative_care import care_kind_of_cpt, care_kinds_in_text
+from terminology.phrases import phrase_regex
 from terminology.systems import CPT
 
 from .care_sources import SOURCE_TYPES, care_sources_of, medication_index
 from .facts import CareEpisode, Evidence
 from .text import document
+from .text.rules import load_text_data
 from .text.care import ProseCourse, course_in
 from .resources import clinical_period, codings, concept_texts, narrative_sources, reference
 
@@ -37,6 +40,25 @@ def _coded_kind(resource: dict) -> str | None:
 
 
 _DONE = ("present", "historical")
+
+
+def _plan_pattern(phrases, words: str) -> re.Pattern:
+    alternation = "|".join(sorted((phrase_regex(p) for p in phrases), key=len, reverse=True))
+    return re.compile(words.format(alternation), re.IGNORECASE)
+
+
+_PLANS = load_text_data("care_plans.yaml")
+# A cue, then at most two words, ending where the mention starts (searched up to it).
+_PLANNED_BEFORE = _plan_pattern(_PLANS["before"], r"(?<![a-z0-9])(?:{})(?:[ \t]+[a-z][\w/-]*){{0,2}}[ \t]+\Z")
+# Where the mention ends: its dates or "on"/"for"/"was"/"is", then a cue.
+_PLANNED_AFTER = _plan_pattern(_PLANS["after"], r"(?:[ \t,]+(?:on|for|in|was|is|were|has\s+been|been|[\d/.-]+))*"
+                                                r"[ \t,]+(?:{})(?![a-z0-9])")
+
+
+def _planned(folded: str, lo: int, start: int, end: int, hi: int) -> bool:
+    """The care at [start, end) of the sentence [lo, hi) is referred, recommended, ordered or booked, not
+    had (terminology/data/text/care_plans.yaml)."""
+    return bool(_PLANNED_BEFORE.search(folded, max(lo, start - 60), start) or _PLANNED_AFTER.match(folded, end, hi))
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,8 @@ def _asserted_care(text: str) -> tuple[_ProseCare, ...]:
         if assertion not in _DONE:
             continue
         lo, hi = read.sentence(match.start(), match.end())
+        if kind != "medication" and _planned(read.folded, lo, match.start(), match.end(), hi):
+            continue
         course = course_in(read.folded, lo, hi, match.span())
         snippet = _snippet(text, match.start(), match.end())
         description = f"{course.words}: “{snippet}”" if course else f"mentioned without dates: “{snippet}”"

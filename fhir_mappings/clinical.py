@@ -113,6 +113,7 @@ _VALUES = _values()
 _SCORE_AFTER = re.compile(_VALUES["score_after"], re.IGNORECASE)
 _OUT_OF_TEN = re.compile(_VALUES["out_of_ten"])       # digits and a slash: no case to ignore
 _PERCENT_AFTER = re.compile(_VALUES["percent_after"], re.IGNORECASE)
+_OF_FIFTY = re.compile(_VALUES["of_fifty"], re.IGNORECASE)
 _COTININE_AFTER = re.compile(_VALUES["cotinine_after"], re.IGNORECASE)
 _NEGATIVE = re.compile(_VALUES["negative"], re.IGNORECASE)
 _QUIT_YEAR = re.compile(_VALUES["quit_year"], re.IGNORECASE)
@@ -211,6 +212,8 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
             value = _value_after(_PERCENT_AFTER, sentence, m.end(), len(sentence))
             if value and asserted(m) == "present":
                 number = float(value.group(1))
+                if kind == "odi" and number <= 50 and not value.group(2) and _OF_FIFTY.match(sentence, m.end() + value.end()):
+                    number *= 2         # the raw score out of 50 is half the index
                 if (kind == "hba1c" and 3 <= number <= 20) or (kind == "odi" and number <= 100):
                     found.append(_Read(kind, _quote(text, lo, hi), number, unit))
                     break

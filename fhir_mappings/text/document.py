@@ -27,7 +27,7 @@ from typing import NamedTuple
 from terminology.valuesets import normalize_text
 
 from .gate import EVERYTHING, LITERALS
-from .rules import TOKEN, context_rules, phrase_key, section_rules, spaced_words
+from .rules import TOKEN, context_rules, label_rules, phrase_key, section_rules, spaced_words
 
 # Dots that end no sentence: decimals ("3.5 mm") and abbreviations ("vs.", "approx.").
 _FALSE_STOPS = re.compile(r"(?<=\d)\.(?=\d)|\b(?:vs|approx|e\.g|i\.e|cf|fig|dr)\.", re.IGNORECASE)
@@ -437,7 +437,9 @@ class Document:
                 continue
             if trigger.start < end and start < trigger.end:
                 continue     # part of the mention's own name
-            if trigger.forward and trigger.end <= start and not self._stops(trigger.category, trigger.end, start):
+            label = _LABEL_COLON.match(self.masked, trigger.end, start) if trigger.end <= start else None
+            if (trigger.forward or label) and trigger.end <= start \
+                    and not self._stops(trigger.category, label.end() if label else trigger.end, start):
                 gap = start - trigger.end
             elif trigger.backward and trigger.start >= end and not self._stops(trigger.category, end, trigger.start) \
                     and len(_WORD.findall(self.masked, end, trigger.start)) <= BACKWARD_WORDS:
@@ -470,14 +472,34 @@ class Document:
         return found
 
     def _assert(self, start: int, end: int) -> str:
+        if self._valued_no(end) or self._unchecked(start, end):
+            return "negated"
         trigger = self.trigger_of(start, end)
         if trigger is not None:
             return trigger.category
         section = self.section_at(start)
         return section.asserts if section is not None else "present"
 
+    def _valued_no(self, end: int) -> bool:
+        """The mention is a label whose value denies it: "Weakness: No.", "numbness - denies", "PT: none"
+        (context.yaml label_values; the value ends its clause, so "pain - no radiation" is not one)."""
+        return label_rules().negated.match(self.masked, end) is not None
+
+    def _unchecked(self, start: int, end: int) -> bool:
+        """The mention follows an unticked box on its line: "[ ] weakness" states nothing of weakness
+        (a form lists every choice; only the ticked ones are the patient's)."""
+        lo = max(self.sentence(start, end)[0], start - 80)
+        return _UNCHECKED.search(self.masked, lo, start) is not None
+
     def negated(self, start: int, end: int) -> bool:
         return self.assertion(start, end) == "negated"
+
+
+# A trigger written as a label ("Denies: fever, saddle anesthesia", "Negative for: weakness") heads the
+# list after its colon: the colon that would end its clause is its own.
+_LABEL_COLON = re.compile(r"[ \t]*:")
+# An unticked box, then up to three words, right before the mention ("[ ] weakness", "☐ numbness").
+_UNCHECKED = re.compile(r"(?:\[ ?\]|\u2610|\u25a1)[ \t]*(?:[A-Za-z][\w'/-]*[ \t]+){0,3}\Z")
 
 
 # A whole token (as TOKEN's tokenisation of the whole text has it) that starts here.
