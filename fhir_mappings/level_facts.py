@@ -55,6 +55,7 @@ DESCRIPTION_LIMIT = 96   # its description: the words around the finding, as a c
 # --- text structure ------------------------------------------------------------------------------
 
 _HEADING_COLON = re.compile(r"\s*:")
+_APPOSITIVE_COMMA = re.compile(r"[ \t]*,[ \t]*")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 # Kinds whose history is the point: a fusion done years ago is still there.
 HISTORY_KINDS = frozenset({"prior_fusion"})
@@ -392,10 +393,22 @@ class _Reading:
         """Grading words for the mention at this level: the nearest before the level (not past
         the concept's phrase nor another finding), else in the concept's phrase, else right after."""
         phrase = self.phrase(mention.start, mention.end)
+        if level is not None and mention.end <= level.start:
+            # A list of levels each graded after it ("Stenosis: L3-4 mild, L4-5 severe, L5-S1 moderate"): the
+            # grade in the level's own comma segment, written right after it, is that level's.
+            lo, hi = self.comma_segment(level.start, level.end)
+            if not pattern.search(self.folded, max(lo, mention.end), level.start):
+                link = _LINK.match(self.folded, level.end, hi)
+                after = pattern.match(self.folded, link.end(), hi) if link else None
+                if after:
+                    return read(after)
         if level is not None:
             lo = phrase[0] if mention.start < level.start else self.clause(level.start, level.end)[0]
             for other in self.mentions:
-                if other.kind != mention.kind and lo <= other.start and other.end <= level.start \
+                # Another finding between them takes the grades after it; so does another mention of
+                # this kind ("moderate to severe left foraminal stenosis and mild right foraminal
+                # stenosis at L5-S1": "mild" is the right side's).
+                if other is not mention and lo <= other.start and other.end <= level.start \
                         and not _overlaps(other.span, mention.span):
                     lo = max(lo, other.end)
             found = list(pattern.finditer(self.folded, lo, level.start))
@@ -411,6 +424,13 @@ class _Reading:
             link = _LINK.match(self.folded, anchor, limit)
             after = pattern.match(self.folded, link.end(), limit) if link else None
             if after:
+                return read(after)
+        # A grade standing alone after a comma, closing the clause: "L4-5 stenosis, moderate."
+        hi = self.clause(mention.start, mention.end)[1]
+        for _, limit in anchors:
+            comma = _APPOSITIVE_COMMA.match(self.folded, limit, hi)
+            after = pattern.match(self.folded, comma.end(), hi) if comma else None
+            if after and not self.folded[after.end():hi].strip(" \t,"):
                 return read(after)
         return _Detail()
 

@@ -267,3 +267,57 @@ def test_a_referral_dated_in_a_note_is_no_course_of_care(order_sign):
     assert {CARE, PT} <= _topics(order_sign, _fusion_with_short_care, trap)
     control = f"Attended physical therapy weekly from {referred} to {_us(k.ago(days=30))}."
     assert not {CARE, PT} & _topics(order_sign, _fusion_with_short_care, control)
+
+
+# --- radiology shorthand: each level's grade ------------------------------------------------------
+
+def report(text: str, day: str = "2026-10-01", patient_id: str = "pat-1") -> dict:
+    """An imaging report whose text is only its presentedForm (base64 text/plain), as EHRs send it."""
+    return {"resourceType": "DiagnosticReport", "id": f"report-{next(_counter)}", "status": "final",
+            "code": {"text": "MRI lumbar spine without contrast"}, "subject": {"reference": f"Patient/{patient_id}"},
+            "effectiveDateTime": day,
+            "presentedForm": [{"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode("ascii")}]}
+
+
+def stenosis_grades(text: str) -> dict[str, str | None]:
+    from fhir_mappings.level_facts import level_facts_of
+    forget_texts()
+    resource = report(text)
+    read_chart([resource])
+    try:
+        return {str(f.interspace): f.severity for f in level_facts_of(resource) if f.kind == "stenosis" and f.present}
+    finally:
+        forget_texts()
+
+
+@pytest.mark.parametrize("text, grades", [
+    ("Stenosis: L3-4 mild, L4-5 severe, L5-S1 moderate.", {"L3-L4": "mild", "L4-L5": "severe", "L5-S1": "moderate"}),
+    ("Central canal stenosis at L4-5 severe, L5-S1 mild.", {"L4-L5": "severe", "L5-S1": "mild"}),
+    # two sides at one level: the worse is the level's
+    ("There is moderate to severe left foraminal stenosis and mild right foraminal stenosis at L5-S1.",
+     {"L5-S1": "moderate-severe"}),
+    ("L4-5 stenosis, moderate.", {"L4-L5": "moderate"}),
+    ("Status post L4-5 fusion. Adjacent segment stenosis at L3-4, severe.", {"L3-L4": "severe"}),
+    # the forms read right before stay so
+    ("Mild stenosis at L3-4, severe at L4-5.", {"L3-L4": "mild", "L4-L5": "severe"}),
+    ("Moderate stenosis at L3-4, L4-5 and L5-S1.", {"L3-L4": "moderate", "L4-L5": "moderate", "L5-S1": "moderate"}),
+    ("Mild stenosis at L3-4 and moderate at L4-5.", {"L3-L4": "mild", "L4-L5": "moderate"}),
+])
+def test_each_level_gets_its_own_grade(text, grades):
+    assert stenosis_grades(text) == grades
+
+
+def _decompression_at_l45(k: Kit, text: str):
+    return [k.order("Laminectomy L4-L5", ["63047"], "L4-L5")], [
+        *k.well_treated(), report(text, k.ago(days=40), k.patient_id),
+        k.observation("Oswestry Disability Index", value=48, unit="%", effective=k.ago(days=10), loinc="97909-6"),
+        note("Neurogenic claudication after walking one block; bilateral L5 radiculopathy.", k.ago(days=10), k.patient_id)]
+
+
+def test_a_graded_level_list_decides_the_decompression(order_sign):
+    """Aetna asks for at least moderate stenosis at a decompressed level: L4-5 read "mild" (the grade of
+    the level before it) made the order unsupported."""
+    assert _topics(order_sign, _decompression_at_l45, "Stenosis: L3-4 mild, L4-5 severe, L5-S1 moderate.",
+                   "aetna-cpb-0743") == {MET}
+    assert "level-unsupported" in _topics(order_sign, _decompression_at_l45,
+                                          "Stenosis: L3-4 severe, L4-5 mild, L5-S1 moderate.", "aetna-cpb-0743")
