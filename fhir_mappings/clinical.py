@@ -118,6 +118,7 @@ _COTININE_AFTER = re.compile(_VALUES["cotinine_after"], re.IGNORECASE)
 _NEGATIVE = re.compile(_VALUES["negative"], re.IGNORECASE)
 _QUIT_YEAR = re.compile(_VALUES["quit_year"], re.IGNORECASE)
 _AGO = re.compile(_VALUES["ago"], re.IGNORECASE)
+_CONTRAST = re.compile(_data()["nicotine"]["contrast"], re.IGNORECASE)
 _WORD_NUMBERS = dict(_VALUES["words"])
 
 
@@ -146,25 +147,42 @@ def _levels(sentence: str) -> tuple[Interspace, ...]:
     return tuple(sorted({s for m in find_levels(sentence) for s in m.range.interspaces()}))
 
 
-def _nicotine(text: str, lo: int, hi: int, assertion: str, gate) -> _Read | None:
+def _nicotine(text: str, lo: int, hi: int, assertion: str, part: tuple[int, int]) -> _Read | None:
+    """One mention's status: its cues ("never", "quit") are those of its part of the sentence [lo, hi), the
+    stretch between contrasts ("Denies smoking | but uses chewing tobacco"); a former use's date is any
+    the sentence gives ("Former smoker; quit 1/5/2025")."""
     g = vocabulary().gates
-    sentence = text[lo:hi]
+    a, b = part
     if assertion in ("hypothetical", "possible", "family", "counselling"):
         return None
-    if assertion == "negated" or g["never"].search(gate, sentence, lo):
+    if assertion == "negated" or g["never"].pattern.search(text, a, b):
         return _Read("nicotine", _quote(text, lo, hi), status="never")
-    if assertion == "historical" or g["former"].search(gate, sentence, lo):
+    if assertion == "historical" or g["former"].pattern.search(text, a, b):
         last_use, relative = None, None
         dates = find_dates(text, lo, hi)
         if dates:
             last_use = max(_last_day(d.day, d.precision) for d in dates)
-        elif (year := _QUIT_YEAR.search(sentence)):
+        elif (year := _QUIT_YEAR.search(text, lo, hi)):
             last_use = _last_day(date(int(year.group(1)), 1, 1), "year")
-        elif (ago := _AGO.search(sentence)):
+        elif (ago := _AGO.search(text, lo, hi)):
             amount = ago.group(1).lower()
             relative = (int(amount) if amount.isdigit() else _WORD_NUMBERS[amount], ago.group(2).lower())
         return _Read("nicotine", _quote(text, lo, hi), status="former", last_use=last_use, relative=relative)
     return _Read("nicotine", _quote(text, lo, hi), status="current")
+
+
+# Of a sentence's nicotine mentions, the most active is the patient's status ("Former smoker; now vapes
+# daily" is current; "Denies smoking but uses chewing tobacco" is current).
+_ACTIVITY = {"current": 2, "former": 1, "never": 0}
+
+
+def _part(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """The stretch of the sentence around [start, end) between contrasts (clinical_findings.yaml)."""
+    lo = 0
+    for match in _CONTRAST.finditer(sentence, 0, start):
+        lo = match.end()
+    after = _CONTRAST.search(sentence, end)
+    return lo, after.start() if after else len(sentence)
 
 
 def _last_day(day: date, precision: str) -> date:
@@ -202,11 +220,15 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
             return "present"
         return read.assertion(start, end)
 
-    nicotine = g["nicotine"].search(gate, sentence, lo)
-    if nicotine and not g["cotinine"].search(gate, sentence, lo):
-        fact = _nicotine(text, lo, hi, asserted(nicotine), gate)
-        if fact:
-            found.append(fact)
+    if not g["cotinine"].search(gate, sentence, lo):
+        statuses = []
+        for m in g["nicotine"].finditer(gate, sentence, lo):
+            a, b = _part(sentence, m.start(), m.end())
+            fact = _nicotine(text, lo, hi, asserted(m), (lo + a, lo + b))
+            if fact:
+                statuses.append(fact)
+        if statuses:
+            found.append(max(statuses, key=lambda fact: _ACTIVITY[fact.status]))
     for kind, unit in (("hba1c", "%"), ("odi", "%")):
         for m in g[kind].finditer(gate, sentence, lo):
             value = _value_after(_PERCENT_AFTER, sentence, m.end(), len(sentence))

@@ -144,6 +144,28 @@ def test_a_household_members_smoking_is_not_the_patients(text):
     assert "current" not in nicotine(text)
 
 
+@pytest.mark.parametrize("text, status", [
+    # every mention is read, each with the cues of its own part of the sentence; the most active stands
+    ("Denies smoking but uses chewing tobacco.", "current"),
+    ("Patient counseled on smoking cessation; she continues to smoke 5 cigarettes per day.", "current"),
+    ("Former smoker, quit 2010; now vapes daily.", "current"),
+    # the forms read right before stay so
+    ("Quit smoking 2 years ago and is now nicotine free.", "former"),
+    ("Ex-smoker, now abstinent from tobacco.", "former"),
+    ("Denies tobacco use.", "never"),
+    ("No tobacco, no vaping.", "never"),
+    ("Never smoker; former smokeless tobacco user, quit 2012.", "former"),
+])
+def test_each_nicotine_mention_in_a_sentence_is_read(text, status):
+    assert nicotine(text) == [status]
+
+
+def test_a_former_users_date_may_stand_in_another_part_of_the_sentence():
+    (fact,) = [f for f in _read(clinical_facts_of, "Former smoker; quit 1/5/2025, remains tobacco free.")
+               if f.kind == "nicotine"]
+    assert (fact.status, fact.last_use.isoformat()) == ("former", "2025-01-05")
+
+
 def test_living_with_a_spouse_does_not_make_the_patients_smoking_theirs():
     assert nicotine("Lives with wife. Smokes 1 ppd.") == ["current"]
     assert nicotine("Lives with his wife and smokes 1 ppd.") == ["current"]
