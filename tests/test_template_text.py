@@ -89,6 +89,11 @@ def test_templated_negatives_and_precautions_raise_no_red_flag(trap, control):
     assert "cauda_equina" in flags(control)
 
 
+def test_perineal_numbness_is_saddle_anesthesia():
+    assert "cauda_equina" in flags("Patient reports new urinary retention and perineal numbness since yesterday.")
+    assert "cauda_equina" not in flags("Denies perineal numbness or urinary retention.")
+
+
 SYMPTOM_TRAPS = [
     ("ROS: Neg for: fever, weight loss, numbness, weakness.", {"sensory_deficit", "motor_deficit"},
      "ROS: Positive for numbness and weakness.", {"sensory_deficit", "motor_deficit"}),
