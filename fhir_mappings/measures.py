@@ -128,7 +128,11 @@ _PROVOCATIVE = compile_phrases(_PROVOCATIVE_PHRASES)
 _PROVOCATIVE_GATED = gated(_PROVOCATIVE) if _PROVOCATIVE else None
 _POLARITY = _DETAILS["polarity"]
 _POLARITY_RE = re.compile(_POLARITY, re.IGNORECASE)
-_POLARITY_AFTER = re.compile(_DETAILS["polarity_lead"] + "(?:" + _POLARITY + ")", re.IGNORECASE)
+# A test's own result: the lead, then a result word or sign, or a bare minus (group "bare": negative).
+_POLARITY_AFTER = re.compile(_DETAILS["polarity_lead"] + "(?:" + _POLARITY + "|(?P<bare>" + _DETAILS["bare_minus"] + "))",
+                             re.IGNORECASE)
+_LIST_GLUE = re.compile(_DETAILS["list_glue"], re.IGNORECASE)
+_RESULT_BEFORE_GAP = re.compile(_DETAILS["result_before_gap"], re.IGNORECASE)
 _SI_SHORT = _REGEXES["si_short"]
 _NOT_SI_COMPRESSION = _REGEXES["not_si_compression"]
 _TALLY = _REGEXES["tally"]
@@ -375,8 +379,8 @@ class _TextReader:
                 if _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in(lo, hi) else None
             if named or provocative:
                 named = self._with_short_names(named, lo, hi)
-            for key, start, end in named:
-                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, self._polarity(start, end),
+            for (key, start, end), positive in zip(named, self._polarities(named, lo, hi)):
+                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, positive,
                                     span=(start, end)))
             if provocative:
                 tally = self._tally(lo, hi, bool(named))
@@ -397,15 +401,47 @@ class _TextReader:
             named.append((match.lastgroup, match.start(), match.end()))
         return sorted(named, key=lambda h: h[1])
 
-    def _polarity(self, start: int, end: int) -> bool | None:
-        """Right after the test ("FABER positive", "Gaenslen (-)"), else the nearest polarity word
-        before it in the clause ("positive FABER, thigh thrust and compression tests")."""
-        after = _POLARITY_AFTER.match(self.folded, end)
-        if after and after.end() <= self.clause(start, end)[1]:
-            return after["pos"] is not None
-        lo, _ = self.clause(start, end)
+    def _polarities(self, named, lo: int, hi: int) -> list[bool | None]:
+        """Each test's result in the sentence [lo, hi): its own, written right after it ("FABER +",
+        "Gaenslen (-)", "FABER test: positive"), else one written once for the list it is in, after
+        the list ("thigh thrust, compression and distraction positive", "... all positive") or before
+        it ("positive FABER, thigh thrust and compression tests"). A list is tests with only list glue
+        between them, so a result written after one test ends its list and never reaches the next
+        ("FABER +, thigh thrust +, distraction -"); a result before a list is looked for only after
+        the last result or test before it."""
+        runs: list[list[int]] = []
+        for index, (_, start, _end) in enumerate(named):
+            if runs and _LIST_GLUE.fullmatch(self.folded, named[index - 1][2], start):
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        results: list[bool | None] = [None] * len(named)
+        taken = lo           # where the text not yet given to a test starts
+        for run in runs:
+            first, last = named[run[0]][1], named[run[-1]][2]
+            before = self._result_before(taken, first)
+            after = self._result_after(last, hi)
+            for index in run:
+                if after and (index == run[-1] or before is None):
+                    results[index] = after[0]     # its own result, or the list's written after it
+                else:
+                    results[index] = before       # the list's written before it ("positive FABER and ...")
+            taken = after[1] if after else last
+        return results
+
+    def _result_after(self, end: int, hi: int) -> tuple[bool, int] | None:
+        """(positive?, where it ends) of the result written right after a test, in its sentence and line."""
+        after = _POLARITY_AFTER.match(self.folded, end, hi)
+        if after is None or "\n" in after.group():
+            return None
+        return after["pos"] is not None, after.end()
+
+    def _result_before(self, lo: int, start: int) -> bool | None:
+        """The last result word in [lo, start), when only a short gap without clause marks lies between."""
         before = list(_POLARITY_RE.finditer(self.folded, lo, start))
-        return before[-1]["pos"] is not None if before else None
+        if before and _RESULT_BEFORE_GAP.fullmatch(self.folded, before[-1].end(), start):
+            return before[-1]["pos"] is not None
+        return None
 
     def _tally(self, lo: int, hi: int, named: bool) -> float | None:
         """Positive tests counted in words: "positive: 3/5", "2 of 5 ... positive"; "provocative
