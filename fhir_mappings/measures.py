@@ -15,6 +15,7 @@ same date, give a derived pi_ll_mismatch when none is stated there.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -134,6 +135,7 @@ _POLARITY_AFTER = re.compile(_DETAILS["polarity_lead"] + "(?:" + _POLARITY + "|(
 _LIST_GLUE = re.compile(_DETAILS["list_glue"], re.IGNORECASE)
 _RESULT_BEFORE_GAP = re.compile(_DETAILS["result_before_gap"], re.IGNORECASE)
 _SI_SHORT = _REGEXES["si_short"]
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NOT_SI_COMPRESSION = _REGEXES["not_si_compression"]
 _TALLY = _REGEXES["tally"]
 _PRESENT_ABSENT = _REGEXES["present_absent"]
@@ -373,13 +375,24 @@ class _TextReader:
         if terms.si_test_gate().candidates(self.text) == frozenset() and not (
                 _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in()):
             return found
+        exam = None      # the paragraph of the last sentence naming an SI test or SI provocative testing
         for lo, hi in self._sentences():
             named = [(k, lo + s, lo + e) for k, s, e in terms.find_si_tests(self.text[lo:hi])]
             provocative = _PROVOCATIVE.search(self.folded, lo, hi) \
                 if _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in(lo, hi) else None
+            in_exam = False
             if named or provocative:
                 named = self._with_short_names(named, lo, hi)
+                exam = self._paragraph(named[0][1] if named else provocative.start())
+            elif exam is not None:
+                # "Thigh thrust positive. Compression positive.": after an SI examination in the same
+                # paragraph, "compression" and "distraction" in a sentence of their own are its tests,
+                # when a result is written for them; elsewhere they are a fracture's, a root's or a word.
+                named = [hit for hit in self._with_short_names([], lo, hi) if self._paragraph(hit[1]) == exam]
+                in_exam = True
             for (key, start, end), positive in zip(named, self._polarities(named, lo, hi)):
+                if in_exam and positive is None:
+                    continue
                 found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, positive,
                                     span=(start, end)))
             if provocative:
@@ -390,6 +403,15 @@ class _TextReader:
 
     def _sentences(self):
         return self.bounds.spans()
+
+    @once
+    def _paragraph_starts(self) -> tuple[int, ...]:
+        return tuple(m.end() for m in _BLANK_LINE.finditer(self.text))
+
+    def _paragraph(self, position: int) -> tuple[int, int | None]:
+        """Which paragraph (text between blank lines) and which section heading a position is under."""
+        section = self.bounds.section_at(position)
+        return bisect_right(self._paragraph_starts, position), section.start if section else None
 
     def _with_short_names(self, named, lo, hi):
         taken = [(s, e) for _, s, e in named]

@@ -2,13 +2,20 @@
 attachments): each test's result is its own, written right after it ("FABER +", "Gaenslen (-)",
 "FABER test: positive"), else the one written once for the list it is in ("X, Y and Z positive",
 "positive X, Y and Z tests", "... all positive"), and a sign written after one test never reaches
-the next."""
+the next. "Compression" and "distraction" in sentences of their own are SI tests after an SI
+examination in the same section. The last tests ask the service itself (si_fusion rule)."""
 from __future__ import annotations
+
+import zlib
 
 import pytest
 
 from fhir_mappings.measures import measurements_of
 from tests.fixtures.real_charts.build_charts import b64
+from tests.stubs import fhir
+from tests.test_payer_rules import MET, Golden, answer, si_order, topics
+
+SI_INJECTION_CPT = "27096"
 
 
 def note(text: str, title: str = "Spine clinic note", day: str = "2025-05-01") -> dict:
@@ -68,3 +75,67 @@ def test_each_test_gets_its_own_or_its_lists_result(text, expected):
 def test_tallies_still_count():
     found = measurements_of(note("SI joint provocative tests positive: 3/5.\nSI provocative tests: 4/5 negative."))
     assert sorted(m.value for m in found if m.name == "si_provocative_test") == [1.0, 3.0]
+
+
+# --- compression and distraction in sentences of their own ----------------------------------------------
+
+EXAM = ("HPI: Right buttock pain for 9 months.\n"
+        "PHYSICAL EXAM:\n"
+        "Right SI joint tender.\n"
+        "Thigh thrust positive. Compression positive. Distraction positive. FABER negative. Gaenslen negative.\n")
+
+
+def test_compression_and_distraction_after_an_si_exam_are_si_tests():
+    assert si_tests_of(EXAM) == {("thigh_thrust", POS), ("compression", POS), ("distraction", POS),
+                                ("faber", NEG), ("gaenslen", NEG)}
+
+
+@pytest.mark.parametrize("text", [
+    # compression of a root or a vertebra is never an SI test, in or out of an SI exam
+    "FABER positive. MRI shows nerve root compression at L5. Compression fracture of L1.",
+    # the neck's tests
+    "FABER positive. Spurling's compression negative. Cervical distraction positive.",
+    # before the SI exam, or without one, the words are not tests
+    "Compression positive. FABER negative.",
+    "Compression positive. Distraction negative.",
+    # another section of the note
+    "PHYSICAL EXAM:\nFABER positive.\nPLAN:\nCompression stockings. Compression positive.",
+    # no result written: no reading
+    "FABER positive. Compression was applied.",
+])
+def test_compression_and_distraction_outside_an_si_exam_are_not(text):
+    assert {t for t, _ in si_tests_of(text)} <= {"faber"}
+
+
+def test_a_blank_line_ends_the_si_exam_in_a_note_kept_as_written():
+    """A Procedure or Observation note keeps its blank lines (attachments are read section by section)."""
+    procedure = fhir.procedure("Office visit", "2025-05-01", note="FABER positive.\n\nCompression positive.")
+    assert {m.test for m in measurements_of(procedure) if m.name == "si_provocative_test"} == {"faber"}
+    procedure = fhir.procedure("Office visit", "2025-05-01", note="FABER positive.\nCompression positive.")
+    assert {m.test for m in measurements_of(procedure) if m.name == "si_provocative_test"} == {"faber", "compression"}
+
+
+# --- the service's answer (si_fusion) ---------------------------------------------------------------------
+
+def _si_chart(name: str, exam: str, block_notes=("80% relief of pain after the block.",) * 2) -> Golden:
+    chart = Golden(name)
+    chart.treated()
+    chart.condition("Sacroiliitis, right", "M46.1", onset="2024-10-01")
+    chart.note("Spine clinic note", "HPI: Right SI joint pain for 9 months, 7/10.\nPHYSICAL EXAM:\n" + exam,
+               day="2025-04-01")
+    chart.observation("Pain severity 0-10", value=7, unit="{score}", effective="2025-05-01", loinc="72514-3")
+    for day, text in zip(("2025-03-10", "2025-04-10"), block_notes):
+        chart.procedure("Right sacroiliac joint injection", day, SI_INJECTION_CPT, note=text)
+    return chart
+
+
+@pytest.mark.parametrize("exam, met", [
+    ("FABER +, thigh thrust +, distraction -.", False),              # 2 positive
+    ("FABER +, thigh thrust +, distraction +.", True),
+    ("Thigh thrust positive. Compression positive. Distraction positive. FABER negative. Gaenslen negative.", True),
+    ("Thigh thrust, compression and distraction positive; FABER and Gaenslen negative.", True),
+    ("FABER/Patrick, Gaenslen and thigh thrust all positive on the left.", True),
+])
+def test_si_fusion_counts_the_tests_as_written(order_sign, exam, met):
+    chart = _si_chart(f"si-exam-{zlib.crc32(exam.encode()):08x}", exam)
+    assert (topics(answer(order_sign, chart, [si_order(chart)])) == {MET}) is met
