@@ -157,10 +157,13 @@ def names_si_test(text: str) -> bool:
 
 def may_measure(text: str) -> bool:
     """False only when _TextReader(text, ...).read() is certainly empty. Every reading is an SI
-    test or provocative testing named in the text, or a phrase with a number taken within
-    _WINDOW characters of it (value_after / value_before: a digit there)."""
+    test or provocative testing named in the text, pain scores before and after a block, or a
+    phrase with a number taken within _WINDOW characters of it (value_after / value_before: a digit
+    there)."""
     if names_si_test(text) and (terms.find_si_tests(text) or (_PROVOCATIVE and _PROVOCATIVE.search(fold_text(text)))):
         return True
+    if _OUT_OF_TEN.search(text) and any(form.search(fold_text(text)) for form, _ in _RELIEF_AS_SCORES):
+        return True        # an SI block's relief as pain scores before and after (_relief_from_scores)
     if not _PHRASE_GATE.could_match(text) or _DIGIT.search(text) is None:
         return False
     read = document(text)
@@ -209,12 +212,26 @@ def _pair_patterns() -> tuple[tuple[str, str, re.Pattern], ...]:
 _PAIRS = tuple((first, second, gated(pattern)) for first, second, pattern in _pair_patterns())
 _SEVERAL_BLOCKS = compile_phrases(_PROSE["several_blocks"])
 _OTHER_INJECTION = compile_phrases(_PROSE["other_injections"])
+_SCORES = _PROSE["relief_as_scores"]
+
+
+def _score_forms(kind: str) -> tuple[re.Pattern, ...]:
+    score, number = _SCORES["score"], _SCORES["number"]
+    return tuple(re.compile(form.format(pre_score=score.format(g="pre"), post_score=score.format(g="post"),
+                                        pre_number=number.format(g="pre")), re.IGNORECASE) for form in _SCORES[kind])
+
+
+# (form, written before and after?) of pain scores before and after a block
+_RELIEF_AS_SCORES = tuple((form, True) for form in _score_forms("before_after")) + \
+    tuple((form, False) for form in _score_forms("change"))
+_AFTER_BLOCK = re.compile(_SCORES["after_block"], re.IGNORECASE)
+_OUT_OF_TEN = re.compile(r"\d\s*(?:/\s*10|out\s+of\s+10)", re.IGNORECASE)     # what every form holds
 _COUNTS = ("present",)                    # a measurement hedged, planned or not assessable is not one
 _TEST_COUNTS = ("present", "negated")     # "FABER negative" is a reading of the test
 
 
 class _TextReader:
-    def __init__(self, text: str, si_context: bool):
+    def __init__(self, text: str, si_context: int):
         self.text = text
         self.bounds = document(text)
         self.folded = self.bounds.folded
@@ -321,10 +338,42 @@ class _TextReader:
                     self.used.append((value.start(), value.end()))
         found = [self._measurement(hits[i][0], hits[i][1], v) for i, v in sorted(values.items())]
         found = [f for f in found if f is not None]
-        found = paired + found + self._more_block_reliefs(found)
+        found = paired + found + self._more_block_reliefs(found) + self._relief_from_scores()
         found = [f for f in found if self.bounds.assertion(*f.span) in _COUNTS]
         tests = [f for f in self.si_tests() if f.span is None or self.bounds.assertion(*f.span) in _TEST_COUNTS]
         return self._one_block(found) + tests
+
+    def _relief_from_scores(self) -> list[_Found]:
+        """"Pain 8/10 before, 1/10 after the block": an SI block's relief as the fall of the pain score,
+        (before - after) / before, in percent (prose_measures.yaml relief_as_scores); quoted as written."""
+        if not _OUT_OF_TEN.search(self.text):
+            return []
+        found, taken = [], []
+        for form, before_after in _RELIEF_AS_SCORES:
+            for match in form.finditer(self.numbers):
+                pre, post = float(match["pre"]), float(match["post"])
+                if any(match.start() < e and s < match.end() for s, e in taken) or not 0 < pre <= 10 or post > 10 \
+                        or not self._scores_are_si_block(match, before_after):
+                    continue
+                taken.append(match.span())
+                relief = round(max(0.0, (pre - post) / pre * 100), 1)
+                found.append(_Found(SI_BLOCK, relief, "%", self.quote(*match.span()), span=match.span()))
+        return found
+
+    def _scores_are_si_block(self, match: re.Match, before_after: bool) -> bool:
+        """Scores before and after are an SI block's relief in the record of an SI-joint injection, unless
+        their sentence names another injection and not the SI joint; elsewhere when their sentence is an SI
+        block's (as _si_near) and ties them to the block: written before and after it, or a change
+        written with the block named after "after"."""
+        lo, hi = self.bounds.sentence(match.start(), match.end())
+        names_si = bool(_SI_WORDS.search(self.folded, lo, hi))
+        if not names_si and _OTHER_INJECTION.search(self.folded, lo, hi):
+            return False
+        if self.si_context == SI_RECORD:
+            return True
+        if not (names_si or self.si_context or self._note_names_si_injection()):
+            return False
+        return before_after or bool(_AFTER_BLOCK.search(self.folded, lo, hi))
 
     def _one_block(self, found: list[_Found]) -> list[_Found]:
         """Several relief figures in a note that reports one block are that block, at its highest."""
@@ -595,20 +644,30 @@ def _names_si_injection(text: str) -> bool:
     return _SI_INJECTION_NAMED.search(document(text).found_in(), text) is not None
 
 
-def _si_context(resource: dict) -> bool:
+# How a resource tells of an SI-joint injection (_si_context).
+SI_RECORD, SI_NAMED = 2, 1
+
+
+def _si_context(resource: dict) -> int:
     """An SI-joint injection or block, coded or named: relief written in its notes is that block's.
-    A note (DocumentReference) names its procedure in its type or its own text, and must name an
-    injection there: a consult about SI-joint pain does not make an epidural's relief an SI block's."""
+    SI_RECORD: the resource is one (its CPT code; its code, or a note's type or description, names
+    one), so pain scores before and after in it are that block's too. SI_NAMED: a note names one in
+    its own text, or a record's code names the SI joint. 0: neither. A note must name an injection:
+    a consult about SI-joint pain does not make an epidural's relief an SI block's."""
     if any(code.upper() in _SI_INJECTION_CODES for _, code in codings(resource, "code")):
-        return True
+        return SI_RECORD
+    titles = list(concept_texts(resource, "code"))
     if resource.get("resourceType") == "DocumentReference":
-        names = [*concept_texts(resource, "type"), resource.get("description") or "", *narrative_texts(resource)]
-        return any(isinstance(t, str) and _names_si_injection(t) for t in names)
-    return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
+        titles += [*concept_texts(resource, "type"), resource.get("description") or ""]
+    if any(isinstance(t, str) and _names_si_injection(t) for t in titles):
+        return SI_RECORD
+    if resource.get("resourceType") == "DocumentReference":
+        return SI_NAMED if any(isinstance(t, str) and _names_si_injection(t) for t in narrative_texts(resource)) else 0
+    return SI_NAMED if any(_SI_WORDS.search(text) for text in concept_texts(resource, "code")) else 0
 
 
 @lru_cache(maxsize=4096)
-def _read_text(text: str, si_context: bool) -> tuple[_Found, ...]:
+def _read_text(text: str, si_context: int) -> tuple[_Found, ...]:
     """Pure in its arguments: cached, as charts repeat the same notes and conclusions."""
     return tuple(_TextReader(text, si_context).read())
 

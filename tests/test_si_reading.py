@@ -1,19 +1,21 @@
-"""SI-joint provocative tests read from notes as EHRs send them (base64 DocumentReference
-attachments): each test's result is its own, written right after it ("FABER +", "Gaenslen (-)",
-"FABER test: positive"), else the one written once for the list it is in ("X, Y and Z positive",
-"positive X, Y and Z tests", "... all positive"), and a sign written after one test never reaches
-the next. "Compression" and "distraction" in sentences of their own are SI tests after an SI
-examination in the same section. The last tests ask the service itself (si_fusion rule)."""
+"""SI-joint provocative tests and diagnostic-block relief read from notes as EHRs send them (base64
+DocumentReference attachments, Procedure notes): each test's result is its own, written right after
+it ("FABER +", "Gaenslen (-)", "FABER test: positive"), else the one written once for the list it is
+in ("X, Y and Z positive", "positive X, Y and Z tests", "... all positive"), and a sign written after
+one test never reaches the next. "Compression" and "distraction" in sentences of their own are SI
+tests after an SI examination in the same section. Relief written as pain scores before and after a
+block is that block's relief in percent. The last tests ask the service itself (si_fusion rule)."""
 from __future__ import annotations
 
 import zlib
 
 import pytest
 
+from fhir_mappings import measures
 from fhir_mappings.measures import measurements_of
 from tests.fixtures.real_charts.build_charts import b64
 from tests.stubs import fhir
-from tests.test_payer_rules import MET, Golden, answer, si_order, topics
+from tests.test_payer_rules import MET, SI_NO, Golden, answer, si_order, topics
 
 SI_INJECTION_CPT = "27096"
 
@@ -27,6 +29,10 @@ def note(text: str, title: str = "Spine clinic note", day: str = "2025-05-01") -
 def si_tests_of(text: str) -> set[tuple[str, bool | None]]:
     """(test, positive) of every SI test the note names."""
     return {(m.test, m.positive) for m in measurements_of(note(text)) if m.name == "si_provocative_test"}
+
+
+def reliefs(resource: dict) -> list[float]:
+    return sorted(m.value for m in measurements_of(resource) if m.name == "si_block_relief")
 
 
 POS, NEG = True, False
@@ -115,6 +121,49 @@ def test_a_blank_line_ends_the_si_exam_in_a_note_kept_as_written():
     assert {m.test for m in measurements_of(procedure) if m.name == "si_provocative_test"} == {"faber", "compression"}
 
 
+# --- block relief written as pain scores -----------------------------------------------------------------
+
+def si_injection(note_text: str, day: str = "2025-03-10") -> dict:
+    return fhir.procedure("Right sacroiliac joint injection", day, SI_INJECTION_CPT, note=note_text)
+
+
+@pytest.mark.parametrize("resource, expected", [
+    (si_injection("Pain 8/10 before, 1/10 after the block."), [87.5]),
+    (si_injection("Pain 8/10 before, 2/10 after."), [75.0]),
+    (note("Pain decreased from 8/10 to 2/10 after SI joint injection."), [75.0]),
+    (note("Procedure: right SI joint injection under fluoroscopy.\nPre-procedure pain 8/10, post-procedure pain 2/10.",
+          "Procedure note"), [75.0]),
+    (note("Right SIJ injected under fluoroscopy; 8/10 before and 1/10 after."), [87.5]),
+    (note("Pain 8 -> 2/10 after the SI joint block."), [75.0]),
+    (si_injection("Pain 8/10 \u2192 1/10 at 30 minutes."), [87.5]),
+    (note("Pain increased from 3/10 to 6/10 after the SI joint injection."), [0.0]),
+    # another injection's, or no injection's, or a plan: no SI block
+    (note("Pain decreased from 8/10 to 2/10 after L4-5 epidural steroid injection."), []),
+    (note("Pain decreased from 8/10 to 4/10 with physical therapy."), []),
+    (note("Pain decreased from 8/10 to 4/10 with physical therapy; SI joint injection planned."), []),
+    (note("Right SI joint injection 3/10/2025. Pain decreased from 8/10 to 4/10 with physical therapy."), []),
+    (note("If pain goes from 8/10 to 2/10 after the SI joint injection, will consider fusion."), []),
+    (note("Pain 8/10 today, was 2/10 last year."), []),
+])
+def test_relief_written_as_pain_scores_before_and_after(resource, expected):
+    assert reliefs(resource) == expected
+
+
+def test_relief_from_scores_quotes_the_text_and_keeps_the_guidance():
+    resource = note("Procedure: right SI joint injection under fluoroscopy.\nPain 8/10 before, 1/10 after the block.",
+                    "Procedure note")
+    (block,) = [m for m in measurements_of(resource) if m.name == "si_block_relief"]
+    assert (block.value, block.unit, block.guided) == (87.5, "%", True)
+    assert "Pain 8/10 before, 1/10 after the block" in block.evidence.description
+
+
+def test_scores_before_and_after_pass_the_prefilter():
+    """No measurement phrase is near the numbers: the pre-filter must still let the text through."""
+    text = "Right SIJ injected under fluoroscopy; 8/10 before and 1/10 after."
+    assert measures.may_measure(text)
+    assert not measures.may_measure("Right SIJ injected under fluoroscopy.")
+
+
 # --- the service's answer (si_fusion) ---------------------------------------------------------------------
 
 def _si_chart(name: str, exam: str, block_notes=("80% relief of pain after the block.",) * 2) -> Golden:
@@ -139,3 +188,15 @@ def _si_chart(name: str, exam: str, block_notes=("80% relief of pain after the b
 def test_si_fusion_counts_the_tests_as_written(order_sign, exam, met):
     chart = _si_chart(f"si-exam-{zlib.crc32(exam.encode()):08x}", exam)
     assert (topics(answer(order_sign, chart, [si_order(chart)])) == {MET}) is met
+
+
+@pytest.mark.parametrize("block_notes, met", [
+    (("Pain 8/10 before, 1/10 after the block.", "Pain 8/10 before, 2/10 after the block."), True),
+    (("Pain 8/10 before, 1/10 after the block.", "Pain 8/10 before, 4/10 after the block."), False),    # 50%
+])
+def test_si_fusion_reads_block_relief_written_as_scores(order_sign, block_notes, met):
+    chart = _si_chart(f"si-scores-{met}", "Positive compression, thigh thrust, FABER tests.", block_notes)
+    result = answer(order_sign, chart, [si_order(chart)])
+    assert (topics(result) == {MET}) is met
+    if not met:
+        assert topics(result) == {SI_NO}
