@@ -15,6 +15,7 @@ same date, give a derived pi_ll_mismatch when none is stated there.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -128,8 +129,13 @@ _PROVOCATIVE = compile_phrases(_PROVOCATIVE_PHRASES)
 _PROVOCATIVE_GATED = gated(_PROVOCATIVE) if _PROVOCATIVE else None
 _POLARITY = _DETAILS["polarity"]
 _POLARITY_RE = re.compile(_POLARITY, re.IGNORECASE)
-_POLARITY_AFTER = re.compile(_DETAILS["polarity_lead"] + "(?:" + _POLARITY + ")", re.IGNORECASE)
+# A test's own result: the lead, then a result word or sign, or a bare minus (group "bare": negative).
+_POLARITY_AFTER = re.compile(_DETAILS["polarity_lead"] + "(?:" + _POLARITY + "|(?P<bare>" + _DETAILS["bare_minus"] + "))",
+                             re.IGNORECASE)
+_LIST_GLUE = re.compile(_DETAILS["list_glue"], re.IGNORECASE)
+_RESULT_BEFORE_GAP = re.compile(_DETAILS["result_before_gap"], re.IGNORECASE)
 _SI_SHORT = _REGEXES["si_short"]
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NOT_SI_COMPRESSION = _REGEXES["not_si_compression"]
 _TALLY = _REGEXES["tally"]
 _PRESENT_ABSENT = _REGEXES["present_absent"]
@@ -151,10 +157,13 @@ def names_si_test(text: str) -> bool:
 
 def may_measure(text: str) -> bool:
     """False only when _TextReader(text, ...).read() is certainly empty. Every reading is an SI
-    test or provocative testing named in the text, or a phrase with a number taken within
-    _WINDOW characters of it (value_after / value_before: a digit there)."""
+    test or provocative testing named in the text, pain scores before and after a block, or a
+    phrase with a number taken within _WINDOW characters of it (value_after / value_before: a digit
+    there)."""
     if names_si_test(text) and (terms.find_si_tests(text) or (_PROVOCATIVE and _PROVOCATIVE.search(fold_text(text)))):
         return True
+    if _OUT_OF_TEN.search(text) and any(form.search(fold_text(text)) for form, _ in _RELIEF_AS_SCORES):
+        return True        # an SI block's relief as pain scores before and after (_relief_from_scores)
     if not _PHRASE_GATE.could_match(text) or _DIGIT.search(text) is None:
         return False
     read = document(text)
@@ -203,12 +212,26 @@ def _pair_patterns() -> tuple[tuple[str, str, re.Pattern], ...]:
 _PAIRS = tuple((first, second, gated(pattern)) for first, second, pattern in _pair_patterns())
 _SEVERAL_BLOCKS = compile_phrases(_PROSE["several_blocks"])
 _OTHER_INJECTION = compile_phrases(_PROSE["other_injections"])
+_SCORES = _PROSE["relief_as_scores"]
+
+
+def _score_forms(kind: str) -> tuple[re.Pattern, ...]:
+    score, number = _SCORES["score"], _SCORES["number"]
+    return tuple(re.compile(form.format(pre_score=score.format(g="pre"), post_score=score.format(g="post"),
+                                        pre_number=number.format(g="pre")), re.IGNORECASE) for form in _SCORES[kind])
+
+
+# (form, written before and after?) of pain scores before and after a block
+_RELIEF_AS_SCORES = tuple((form, True) for form in _score_forms("before_after")) + \
+    tuple((form, False) for form in _score_forms("change"))
+_AFTER_BLOCK = re.compile(_SCORES["after_block"], re.IGNORECASE)
+_OUT_OF_TEN = re.compile(r"\d\s*(?:/\s*10|out\s+of\s+10)", re.IGNORECASE)     # what every form holds
 _COUNTS = ("present",)                    # a measurement hedged, planned or not assessable is not one
 _TEST_COUNTS = ("present", "negated")     # "FABER negative" is a reading of the test
 
 
 class _TextReader:
-    def __init__(self, text: str, si_context: bool):
+    def __init__(self, text: str, si_context: int):
         self.text = text
         self.bounds = document(text)
         self.folded = self.bounds.folded
@@ -315,10 +338,42 @@ class _TextReader:
                     self.used.append((value.start(), value.end()))
         found = [self._measurement(hits[i][0], hits[i][1], v) for i, v in sorted(values.items())]
         found = [f for f in found if f is not None]
-        found = paired + found + self._more_block_reliefs(found)
+        found = paired + found + self._more_block_reliefs(found) + self._relief_from_scores()
         found = [f for f in found if self.bounds.assertion(*f.span) in _COUNTS]
         tests = [f for f in self.si_tests() if f.span is None or self.bounds.assertion(*f.span) in _TEST_COUNTS]
         return self._one_block(found) + tests
+
+    def _relief_from_scores(self) -> list[_Found]:
+        """"Pain 8/10 before, 1/10 after the block": an SI block's relief as the fall of the pain score,
+        (before - after) / before, in percent (prose_measures.yaml relief_as_scores); quoted as written."""
+        if not _OUT_OF_TEN.search(self.text):
+            return []
+        found, taken = [], []
+        for form, before_after in _RELIEF_AS_SCORES:
+            for match in form.finditer(self.numbers):
+                pre, post = float(match["pre"]), float(match["post"])
+                if any(match.start() < e and s < match.end() for s, e in taken) or not 0 < pre <= 10 or post > 10 \
+                        or not self._scores_are_si_block(match, before_after):
+                    continue
+                taken.append(match.span())
+                relief = round(max(0.0, (pre - post) / pre * 100), 1)
+                found.append(_Found(SI_BLOCK, relief, "%", self.quote(*match.span()), span=match.span()))
+        return found
+
+    def _scores_are_si_block(self, match: re.Match, before_after: bool) -> bool:
+        """Scores before and after are an SI block's relief in the record of an SI-joint injection, unless
+        their sentence names another injection and not the SI joint; elsewhere when their sentence is an SI
+        block's (as _si_near) and ties them to the block: written before and after it, or a change
+        written with the block named after "after"."""
+        lo, hi = self.bounds.sentence(match.start(), match.end())
+        names_si = bool(_SI_WORDS.search(self.folded, lo, hi))
+        if not names_si and _OTHER_INJECTION.search(self.folded, lo, hi):
+            return False
+        if self.si_context == SI_RECORD:
+            return True
+        if not (names_si or self.si_context or self._note_names_si_injection()):
+            return False
+        return before_after or bool(_AFTER_BLOCK.search(self.folded, lo, hi))
 
     def _one_block(self, found: list[_Found]) -> list[_Found]:
         """Several relief figures in a note that reports one block are that block, at its highest."""
@@ -369,14 +424,25 @@ class _TextReader:
         if terms.si_test_gate().candidates(self.text) == frozenset() and not (
                 _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in()):
             return found
+        exam = None      # the paragraph of the last sentence naming an SI test or SI provocative testing
         for lo, hi in self._sentences():
             named = [(k, lo + s, lo + e) for k, s, e in terms.find_si_tests(self.text[lo:hi])]
             provocative = _PROVOCATIVE.search(self.folded, lo, hi) \
                 if _PROVOCATIVE and _PROVOCATIVE_GATED.id in self.bounds.found_in(lo, hi) else None
+            in_exam = False
             if named or provocative:
                 named = self._with_short_names(named, lo, hi)
-            for key, start, end in named:
-                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, self._polarity(start, end),
+                exam = self._paragraph(named[0][1] if named else provocative.start())
+            elif exam is not None:
+                # "Thigh thrust positive. Compression positive.": after an SI examination in the same
+                # paragraph, "compression" and "distraction" in a sentence of their own are its tests,
+                # when a result is written for them; elsewhere they are a fracture's, a root's or a word.
+                named = [hit for hit in self._with_short_names([], lo, hi) if self._paragraph(hit[1]) == exam]
+                in_exam = True
+            for (key, start, end), positive in zip(named, self._polarities(named, lo, hi)):
+                if in_exam and positive is None:
+                    continue
+                found.append(_Found(SI_TEST, None, "count", self.quote(start, end), (), key, positive,
                                     span=(start, end)))
             if provocative:
                 tally = self._tally(lo, hi, bool(named))
@@ -386,6 +452,15 @@ class _TextReader:
 
     def _sentences(self):
         return self.bounds.spans()
+
+    @once
+    def _paragraph_starts(self) -> tuple[int, ...]:
+        return tuple(m.end() for m in _BLANK_LINE.finditer(self.text))
+
+    def _paragraph(self, position: int) -> tuple[int, int | None]:
+        """Which paragraph (text between blank lines) and which section heading a position is under."""
+        section = self.bounds.section_at(position)
+        return bisect_right(self._paragraph_starts, position), section.start if section else None
 
     def _with_short_names(self, named, lo, hi):
         taken = [(s, e) for _, s, e in named]
@@ -397,15 +472,47 @@ class _TextReader:
             named.append((match.lastgroup, match.start(), match.end()))
         return sorted(named, key=lambda h: h[1])
 
-    def _polarity(self, start: int, end: int) -> bool | None:
-        """Right after the test ("FABER positive", "Gaenslen (-)"), else the nearest polarity word
-        before it in the clause ("positive FABER, thigh thrust and compression tests")."""
-        after = _POLARITY_AFTER.match(self.folded, end)
-        if after and after.end() <= self.clause(start, end)[1]:
-            return after["pos"] is not None
-        lo, _ = self.clause(start, end)
+    def _polarities(self, named, lo: int, hi: int) -> list[bool | None]:
+        """Each test's result in the sentence [lo, hi): its own, written right after it ("FABER +",
+        "Gaenslen (-)", "FABER test: positive"), else one written once for the list it is in, after
+        the list ("thigh thrust, compression and distraction positive", "... all positive") or before
+        it ("positive FABER, thigh thrust and compression tests"). A list is tests with only list glue
+        between them, so a result written after one test ends its list and never reaches the next
+        ("FABER +, thigh thrust +, distraction -"); a result before a list is looked for only after
+        the last result or test before it."""
+        runs: list[list[int]] = []
+        for index, (_, start, _end) in enumerate(named):
+            if runs and _LIST_GLUE.fullmatch(self.folded, named[index - 1][2], start):
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        results: list[bool | None] = [None] * len(named)
+        taken = lo           # where the text not yet given to a test starts
+        for run in runs:
+            first, last = named[run[0]][1], named[run[-1]][2]
+            before = self._result_before(taken, first)
+            after = self._result_after(last, hi)
+            for index in run:
+                if after and (index == run[-1] or before is None):
+                    results[index] = after[0]     # its own result, or the list's written after it
+                else:
+                    results[index] = before       # the list's written before it ("positive FABER and ...")
+            taken = after[1] if after else last
+        return results
+
+    def _result_after(self, end: int, hi: int) -> tuple[bool, int] | None:
+        """(positive?, where it ends) of the result written right after a test, in its sentence and line."""
+        after = _POLARITY_AFTER.match(self.folded, end, hi)
+        if after is None or "\n" in after.group():
+            return None
+        return after["pos"] is not None, after.end()
+
+    def _result_before(self, lo: int, start: int) -> bool | None:
+        """The last result word in [lo, start), when only a short gap without clause marks lies between."""
         before = list(_POLARITY_RE.finditer(self.folded, lo, start))
-        return before[-1]["pos"] is not None if before else None
+        if before and _RESULT_BEFORE_GAP.fullmatch(self.folded, before[-1].end(), start):
+            return before[-1]["pos"] is not None
+        return None
 
     def _tally(self, lo: int, hi: int, named: bool) -> float | None:
         """Positive tests counted in words: "positive: 3/5", "2 of 5 ... positive"; "provocative
@@ -537,20 +644,30 @@ def _names_si_injection(text: str) -> bool:
     return _SI_INJECTION_NAMED.search(document(text).found_in(), text) is not None
 
 
-def _si_context(resource: dict) -> bool:
+# How a resource tells of an SI-joint injection (_si_context).
+SI_RECORD, SI_NAMED = 2, 1
+
+
+def _si_context(resource: dict) -> int:
     """An SI-joint injection or block, coded or named: relief written in its notes is that block's.
-    A note (DocumentReference) names its procedure in its type or its own text, and must name an
-    injection there: a consult about SI-joint pain does not make an epidural's relief an SI block's."""
+    SI_RECORD: the resource is one (its CPT code; its code, or a note's type or description, names
+    one), so pain scores before and after in it are that block's too. SI_NAMED: a note names one in
+    its own text, or a record's code names the SI joint. 0: neither. A note must name an injection:
+    a consult about SI-joint pain does not make an epidural's relief an SI block's."""
     if any(code.upper() in _SI_INJECTION_CODES for _, code in codings(resource, "code")):
-        return True
+        return SI_RECORD
+    titles = list(concept_texts(resource, "code"))
     if resource.get("resourceType") == "DocumentReference":
-        names = [*concept_texts(resource, "type"), resource.get("description") or "", *narrative_texts(resource)]
-        return any(isinstance(t, str) and _names_si_injection(t) for t in names)
-    return any(_SI_WORDS.search(text) for text in concept_texts(resource, "code"))
+        titles += [*concept_texts(resource, "type"), resource.get("description") or ""]
+    if any(isinstance(t, str) and _names_si_injection(t) for t in titles):
+        return SI_RECORD
+    if resource.get("resourceType") == "DocumentReference":
+        return SI_NAMED if any(isinstance(t, str) and _names_si_injection(t) for t in narrative_texts(resource)) else 0
+    return SI_NAMED if any(_SI_WORDS.search(text) for text in concept_texts(resource, "code")) else 0
 
 
 @lru_cache(maxsize=4096)
-def _read_text(text: str, si_context: bool) -> tuple[_Found, ...]:
+def _read_text(text: str, si_context: int) -> tuple[_Found, ...]:
     """Pure in its arguments: cached, as charts repeat the same notes and conclusions."""
     return tuple(_TextReader(text, si_context).read())
 
