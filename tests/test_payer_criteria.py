@@ -286,6 +286,45 @@ def test_hba1c_window_of_3_months(order_sign, days, flagged):
         assert determination(answer) == "needs-documentation"
 
 
+def hba1c_in(value: float, unit: str, day: str, loinc: str = "4548-4") -> dict:
+    """An HbA1c Observation whose UCUM code is unit (59261-8: by IFCC protocol, in mmol/mol)."""
+    return coded_observation(loinc, "Hemoglobin A1c/Hemoglobin.total in Blood", day, value=value, unit=unit,
+                             category="laboratory")
+
+
+@pytest.mark.parametrize("lab, flagged, said", [
+    # IFCC mmol/mol -> NGSP % by the master equation (0.09148 x IFCC + 2.152): 53 is 7.0 %, 64 is 8.0 %
+    (("59261-8", 53, "mmol/mol"), False, None),
+    (("4548-4", 53, "mmol/mol"), False, None),
+    (("59261-8", 63, "mmol/mol"), False, None),                # 7.9 %
+    (("59261-8", 64, "mmol/mol"), True, "HbA1c 8% is not below 8%"),
+    (("4548-4", 0.07, "1"), False, None),                      # a fraction: 7 %
+    (("4548-4", 0.081, "1"), True, "HbA1c 8.1% is not below 8%"),
+])
+def test_hba1c_in_ifcc_units_or_as_a_fraction_is_read_as_ngsp_percent(order_sign, lab, flagged, said):
+    loinc, value, unit = lab
+    chart = good_fusion_chart(dm=DIABETIC, lab=hba1c_in(value, unit, ago(days=30), loinc))
+    answer = ask(order_sign, [tlif()], chart, AETNA)
+    assert (GLYCEMIC in topics(answer)) is flagged
+    assert determination(answer) == ("does-not-meet" if flagged else "meets")
+    if said:
+        assert said in card(answer, GLYCEMIC)["detail"]
+
+
+def test_hba1c_in_a_unit_that_cannot_be_converted_needs_documentation(order_sign):
+    chart = good_fusion_chart(dm=DIABETIC, lab=hba1c_in(7.0, "mg/dL", ago(days=30)))
+    answer = ask(order_sign, [tlif()], chart, AETNA)
+    assert determination(answer) == "needs-documentation"
+    assert "HbA1c of 2025-05-21 in mg/dL, a unit not convertible to %" in card(answer, GLYCEMIC)["detail"]
+
+
+@pytest.mark.parametrize("written, flagged", [("HbA1c 53 mmol/mol", False), ("HbA1c 66 mmol/mol", True)])
+def test_hba1c_in_mmol_per_mol_in_a_note(order_sign, written, flagged):
+    text = EXAM + f"\nLabs: {written} on {(ORDERED - timedelta(days=25)).strftime('%-m/%-d/%Y')}."
+    chart = good_fusion_chart(dm=DIABETIC, note=note(text, ago(days=19)))
+    assert (GLYCEMIC in topics(ask(order_sign, [tlif()], chart, AETNA))) is flagged
+
+
 def test_hba1c_in_a_note_and_no_diabetes_means_no_glycemic_rule(order_sign):
     text = EXAM + "\nLabs: HbA1c 9.1% last month."
     assert GLYCEMIC not in topics(ask(order_sign, [tlif()], good_fusion_chart(note=note(text, ago(days=19))), AETNA))
