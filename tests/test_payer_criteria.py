@@ -443,6 +443,23 @@ def test_a_recent_note_quoting_an_old_mri_is_old_imaging(order_sign):
     assert IMAGING in topics(answer) and "2019-03-14" in card(answer, IMAGING)["detail"]
 
 
+@pytest.mark.parametrize("quoted", [
+    "IMAGING:\nMRI lumbar spine 10/2/2024: grade 2 anterolisthesis of L4 on L5 with severe central canal "
+    "stenosis at L4-5.",                                     # as EHR smart text imports a result
+    "Imaging: MRI lumbar spine 10/2/2024: grade 2 anterolisthesis of L4 on L5.",
+    "MRI of 10/2/2024 shows grade 2 anterolisthesis of L4 on L5.",
+])
+def test_an_mri_quoted_with_its_date_before_a_colon_is_dated_by_the_study(order_sign, quoted):
+    """A June 2025 H&P quoting an MRI of 10/2/2024, 8.5 months before the order: older than eviCore's 6
+    months whatever the note's date; the same quote with a recent study date is recent imaging."""
+    answer = ask(order_sign, [tlif()], good_fusion_chart(mri=note(quoted, ago(days=19))), EVICORE)
+    assert IMAGING in topics(answer) and "2024-10-02" in card(answer, IMAGING)["detail"]
+    assert determination(answer) == "needs-documentation"
+    recent = quoted.replace("10/2/2024", "5/10/2025")
+    answer = ask(order_sign, [tlif()], good_fusion_chart(mri=note(recent, ago(days=19))), EVICORE)
+    assert topics(answer) == {MET}
+
+
 # --- discectomy ------------------------------------------------------------------------------------
 
 MICRO = fhir.service_request("Microdiscectomy L5-S1", cpts=["63030"], body_site="L5-S1", sr_id="sr-micro")
