@@ -201,6 +201,36 @@ def test_nicotine_free_weeks_by_profile(order_sign, weeks, profile, flagged):
         assert determination(answer) == ("needs-documentation" if profile == EVICORE else "does-not-meet")
 
 
+def quit_on(weeks: int) -> str:
+    return (ORDERED - timedelta(weeks=weeks)).strftime("%-m/%-d/%Y")
+
+
+@pytest.mark.parametrize("written", ["Former smoker; quit smoking on {day}.", "Former smoker. Quit date: {day}."])
+@pytest.mark.parametrize("weeks, flagged", [(7, True), (8, False)])
+def test_a_coded_ex_smoker_status_takes_the_quit_date_written_in_the_note(order_sign, written, weeks, flagged):
+    """US Core EHRs send a coded 72166-2 "Ex-smoker" without a date beside the H&P that gives it: the
+    date counts (MP-517: 8 weeks under NASS), not "former use, quit date missing"."""
+    history = EXAM.replace("Social history: never smoker.", "Social history: " + written.format(day=quit_on(weeks)))
+    chart = good_fusion_chart(note=note(history, ago(days=19)), status=smoking(FORMER, ago(days=19)))
+    answer = ask(order_sign, [tlif()], chart, NASS)
+    assert (NICOTINE in topics(answer)) is flagged
+    assert determination(answer) == ("does-not-meet" if flagged else "meets")
+    if flagged:
+        assert "7 of the required 8 nicotine-free weeks" in card(answer, NICOTINE)["detail"]
+
+
+def test_use_documented_after_the_written_quit_date_is_the_last_use(order_sign):
+    """A quit date in an old note, daily smoking in a later one, then a coded "Ex-smoker" without a date:
+    the last use is the day smoking was documented, not the stale quit date."""
+    chart = good_fusion_chart(note=note(EXAM.replace("Social history: never smoker.", ""), ago(days=19)),
+                              status=smoking(FORMER, ago(days=5)),
+                              old=note(f"Social history: former smoker, quit smoking on {quit_on(30)}.", ago(weeks=26)),
+                              relapse=note("Social history: smokes 1 ppd.", ago(weeks=6)))
+    answer = ask(order_sign, [tlif()], chart, NASS)
+    assert determination(answer) == "does-not-meet"
+    assert f"Last nicotine use {ago(weeks=6)}" in card(answer, NICOTINE)["detail"]
+
+
 @pytest.mark.parametrize("value, flagged", [(10, False), (10.5, True)])
 def test_cotinine_at_or_below_10_proves_abstinence_on_evicore(order_sign, value, flagged):
     chart = good_fusion_chart(status=former(104), lab=cotinine(value, ago(days=10)))
