@@ -26,9 +26,13 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     counted = [point("diabetes", diabetes[-1].evidence)]
     limit = rule["max_hba1c_pct"]
     if recent is None:
-        counted += [point("hba1c", lab.evidence, value=lab.value, day=drawn)] if lab else []
+        # A value in a unit that cannot be read as percent (value None) is said with its unit.
+        counted += [point("hba1c", lab.evidence, value=lab.value, unit=lab.unit, day=drawn)] if lab else []
+        missing = point("hba1c-missing", since=since, months=rule["window_months"], limit=limit)
+        if lab and drawn and drawn >= since:      # recent, but in a unit the limit cannot be compared with
+            missing = point("hba1c-unit", lab.evidence, unit=lab.unit, day=drawn, limit=limit)
         return [Finding(rule, NEEDS_DOCUMENTATION, orders, (lab.evidence,) if lab else (), tuple(counted),
-                        (point("hba1c-missing", since=since, months=rule["window_months"], limit=limit),), THRESHOLDS,
+                        (missing,), THRESHOLDS,
                         classes=classes, data={"limit": limit})]
     counted.append(point("hba1c", recent.evidence, value=recent.value, day=drawn))
     if rule.met("max_hba1c_pct", recent.value):

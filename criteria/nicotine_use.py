@@ -1,6 +1,7 @@
 """Nicotine-free before an elective fusion or SI-joint fusion (rules/nicotine_use.yaml)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from fhir_mappings.facts import ClinicalFact, Facts
@@ -20,6 +21,24 @@ def _status(facts: Facts, as_of: date) -> ClinicalFact | None:
     return max(found, key=lambda f: (f.evidence.day or date.min, _RANK[f.status]), default=None)
 
 
+def _quit_date(facts: Facts, status: ClinicalFact, as_of: date) -> tuple[ClinicalFact, tuple]:
+    """A former status without a date (the coded "Ex-smoker" every US Core EHR sends) takes its last use
+    from the chart's other records of former use that give one ("quit smoking on 4/25/2025" in the H&P):
+    the latest such date, or the latest day use was documented after it. Else it stays undated."""
+    if status.status != "former" or status.last_use is not None:
+        return status, ()
+    found = of_kind(facts, "nicotine", as_of=as_of)
+    dated = [f for f in found if f.status == "former" and f.last_use is not None and f.last_use <= as_of]
+    if not dated:
+        return status, ()
+    quit = max(dated, key=lambda f: f.last_use)
+    used = [f for f in found if f.status == "current" and f.evidence.day and f.evidence.day > quit.last_use]
+    if used:      # use documented after that quit date: the patient used nicotine that day at least
+        last = max(used, key=lambda f: f.evidence.day)
+        return replace(status, last_use=last.evidence.day), (last.evidence,)
+    return replace(status, last_use=quit.last_use), (quit.evidence,)
+
+
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     rule = profile.rules["nicotine_use"]
     orders = orders_for(facts, rule)
@@ -36,12 +55,15 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
 
     urgent = [o for o in orders if str(o.resource.get("priority", "routine")) in rule["urgent_priorities"]]
     flags = [f for f in facts.red_flags if f.kind in rule["urgent_flags"]]
-    status = _status(facts, as_of)
+    status, dated_by = _status(facts, as_of), ()
+    if status is not None:
+        status, dated_by = _quit_date(facts, status, as_of)
     cotinine = [c for c in of_kind(facts, "cotinine", as_of=as_of)
                 if c.value is not None and c.evidence.day and c.evidence.day >= as_of - timedelta(days=rule["cotinine_window_days"])]
-    counted = [point("nicotine-status", status.evidence, status=status.status, last_use=status.last_use)] if status else []
+    counted = [point("nicotine-status", status.evidence, *dated_by, status=status.status, last_use=status.last_use)] \
+        if status else []
     counted += [point("cotinine", c.evidence, value=c.value, limit=rule["cotinine_max_ng_ml"]) for c in cotinine[-1:]]
-    evidence = [f.evidence for f in ([status] if status else []) + cotinine[-1:]]
+    evidence = [f.evidence for f in ([status] if status else []) + cotinine[-1:]] + list(dated_by)
 
     missing, verdict = [], MET
     if cotinine:
@@ -62,7 +84,7 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         else:
             free = (as_of - status.last_use).days // 7
             if free < weeks:
-                verdict, missing = NOT_MET, [point("nicotine-recent", status.evidence, last_use=status.last_use,
+                verdict, missing = NOT_MET, [point("nicotine-recent", status.evidence, *dated_by, last_use=status.last_use,
                                                    weeks_free=free, weeks=weeks)]
     if verdict != MET and (urgent or flags):
         why = [point("urgent-order", priority=str(o.resource.get("priority"))) for o in urgent]

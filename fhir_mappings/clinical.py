@@ -114,12 +114,28 @@ _SCORE_AFTER = re.compile(_VALUES["score_after"], re.IGNORECASE)
 _OUT_OF_TEN = re.compile(_VALUES["out_of_ten"])       # digits and a slash: no case to ignore
 _PERCENT_AFTER = re.compile(_VALUES["percent_after"], re.IGNORECASE)
 _OF_FIFTY = re.compile(_VALUES["of_fifty"], re.IGNORECASE)
+_HBA1C_AFTER = re.compile(_VALUES["hba1c_after"], re.IGNORECASE)
 _COTININE_AFTER = re.compile(_VALUES["cotinine_after"], re.IGNORECASE)
 _NEGATIVE = re.compile(_VALUES["negative"], re.IGNORECASE)
 _QUIT_YEAR = re.compile(_VALUES["quit_year"], re.IGNORECASE)
 _AGO = re.compile(_VALUES["ago"], re.IGNORECASE)
 _CONTRAST = re.compile(_data()["nicotine"]["contrast"], re.IGNORECASE)
 _WORD_NUMBERS = dict(_VALUES["words"])
+
+
+@cache
+def _hba1c_units() -> dict[str, dict]:
+    return {unit.lower(): how for unit, how in _data()["hba1c"]["ngsp_pct_from"].items()}
+
+
+def hba1c_pct(value: float, unit: str) -> float | None:
+    """An HbA1c in NGSP percent, the unit of the rules' limits, from a value in unit (a UCUM code or the
+    unit as written; clinical_findings.yaml hba1c.ngsp_pct_from). None when the unit cannot be read as
+    percent: a value in mmol/mol or mg/dL compared with 8 % would decide the wrong way."""
+    how = _hba1c_units().get("".join(unit.split()).lower())
+    if how is None or ("below" in how and value >= how["below"]):
+        return None
+    return round(value * how["factor"] + how["offset"], _data()["hba1c"]["ngsp_decimals"])
 
 
 def _quote(text: str, lo: int, hi: int) -> str:
@@ -229,15 +245,18 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
                 statuses.append(fact)
         if statuses:
             found.append(max(statuses, key=lambda fact: _ACTIVITY[fact.status]))
-    for kind, unit in (("hba1c", "%"), ("odi", "%")):
+    for kind, after in (("hba1c", _HBA1C_AFTER), ("odi", _PERCENT_AFTER)):
         for m in g[kind].finditer(gate, sentence, lo):
-            value = _value_after(_PERCENT_AFTER, sentence, m.end(), len(sentence))
+            value = _value_after(after, sentence, m.end(), len(sentence))
             if value and asserted(m) == "present":
                 number = float(value.group(1))
                 if kind == "odi" and number <= 50 and not value.group(2) and _OF_FIFTY.match(sentence, m.end() + value.end()):
                     number *= 2         # the raw score out of 50 is half the index
-                if (kind == "hba1c" and 3 <= number <= 20) or (kind == "odi" and number <= 100):
-                    found.append(_Read(kind, _quote(text, lo, hi), number, unit))
+                if kind == "hba1c":
+                    # "A1c 7.2" without a unit is percent, as US labs report it; "53 mmol/mol" is IFCC.
+                    number = hba1c_pct(number, value.group(2) or "%")
+                if number is not None and ((kind == "hba1c" and 3 <= number <= 20) or (kind == "odi" and number <= 100)):
+                    found.append(_Read(kind, _quote(text, lo, hi), number, "%"))
                     break
     for m in g["cotinine"].finditer(gate, sentence, lo):
         if _NEGATIVE.match(sentence[m.end():]):     # a negative result, not a negated mention
@@ -385,11 +404,29 @@ def _observation(resource: dict, evidence) -> list[ClinicalFact]:
     p = vocabulary().patterns
     for kind, pattern in (("cotinine", p["cotinine"]), ("hba1c", p["hba1c"]), ("odi", p["odi"]), ("pain", None)):
         if not loinc.isdisjoint(known[kind]) or (pattern is not None and pattern.search(folded)):
-            facts.append(ClinicalFact(kind, evidence(f"{label} {value:g}{unit and ' ' + unit}"), value, unit))
+            said = f"{label} {value:g}{unit and ' ' + unit}"
+            if kind == "hba1c":
+                facts.append(_hba1c_observation(resource, value, said, evidence))
+            else:
+                facts.append(ClinicalFact(kind, evidence(said), value, unit))
             return facts
     if p["pain"].search(folded) and 0 <= value <= 10:
         facts.append(ClinicalFact("pain", evidence(f"{label} {value:g}"), value, "/10"))
     return facts
+
+
+def _hba1c_observation(resource: dict, value: float, said: str, evidence) -> ClinicalFact:
+    """The HbA1c in NGSP percent; its unit is the UCUM code where there is one (the display is only words).
+    A value without a unit is read as percent, as before; one in a unit that cannot be converted is kept
+    as evidence without a value (the README's rule for structured values)."""
+    quantity = obj(resource.get("valueQuantity"))
+    unit = str(quantity.get("code") or quantity.get("unit") or "").strip()
+    if not unit:
+        return ClinicalFact("hba1c", evidence(said), value, "%")
+    pct = hba1c_pct(value, unit)
+    if pct is not None and pct != value:      # converted: say what it was read as
+        said += f" ({pct:g} % NGSP)"
+    return ClinicalFact("hba1c", evidence(said), pct, "%" if pct is not None else unit)
 
 
 def _condition(resource: dict, evidence) -> list[ClinicalFact]:

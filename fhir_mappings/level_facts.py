@@ -38,6 +38,7 @@ from .facts import Evidence, LevelFact
 from .negation import is_negated
 from .observation_findings import CodedDetails, coded_details
 from .text import clause_bounds, document
+from .text.dates import find_dates
 from .text.rules import load_text_data
 from .resources import array, clinical_period, codings, concept_texts, is_inactive, is_refuted, reference
 
@@ -126,6 +127,7 @@ _FUSED, _FUTURE_BEFORE = _REGEXES["fused"], _REGEXES["future_before"]
 _STENOSIS_GRADE, _LISTHESIS_GRADE = _REGEXES["stenosis_grade"], _REGEXES["listhesis_grade"]
 _TRANSLATION_MM, _ANY_MM, _COBB = _REGEXES["translation_mm"], _REGEXES["any_mm"], _REGEXES["cobb"]
 _HEDGE, _LINK = _REGEXES["hedge"], _REGEXES["link"]
+_STUDY_LEAD_IN = _REGEXES["study_lead_in"]
 _STRAIGHTENING = compile_regex(_STRAIGHTENED_LORDOSIS)
 _STENOSIS_NAMES: dict[str, str | None] = dict(_DETAILS["stenosis_grade_names"])
 _NUMERALS: dict[str, int] = {str(word): grade for word, grade in _DETAILS["listhesis_numerals"].items()}
@@ -372,6 +374,16 @@ class _Reading:
             return [heading], sentence, f"{heading.text}: … "
         return [], clause, ""
 
+    def study_lead_in(self, start: int) -> str | None:
+        """The study and date opening start's line before a colon ("MRI lumbar spine 10/2/2024: ..."),
+        when the words at start follow that colon and the lead-in holds a date: the quote keeps them,
+        so the finding is dated by the study, not by the note quoting it."""
+        line = self.text.rfind("\n", 0, start) + 1
+        lead = _STUDY_LEAD_IN.match(self.text, line)
+        if lead is None or self.text.find(":", lead.end()) >= start or not find_dates(lead["study"]):
+            return None
+        return " ".join(lead["study"].split())
+
     def _heading_before(self, position: int) -> LevelMention | None:
         """A level opening a line and followed by a colon ("L4-5: ...") heads what follows it,
         up to the next heading or a blank line."""
@@ -543,6 +555,8 @@ def _read_cached(text: str, find_mentions: Callable[..., list[_Mention]]) -> tup
         levels, quoted, prefix = reading.levels_of(index)
         quote = quote_span(text, *quoted, focus=mention.span, limit=DESCRIPTION_LIMIT)
         words = quote_span(text, *quoted, focus=mention.span, limit=QUOTE_LIMIT)[1:-1]
+        if not prefix and (lead := reading.study_lead_in(quoted[0])):
+            prefix = f"{lead}: "
         if prefix:
             quote, words = f"“{prefix}{quote[1:]}", f"{prefix}{words}"
         assertion = written = reading.assertion(mention)

@@ -164,7 +164,12 @@ def may_measure(text: str) -> bool:
         return True
     if _OUT_OF_TEN.search(text) and any(form.search(fold_text(text)) for form, _ in _RELIEF_AS_SCORES):
         return True        # an SI block's relief as pain scores before and after (_relief_from_scores)
-    if not _PHRASE_GATE.could_match(text) or _DIGIT.search(text) is None:
+    if _DIGIT.search(text) is None:
+        return False
+    low = text.lower()
+    if "flexion" in low and "extension" in low and _VIEW_DIFFERENCE_RE.search(fold_text(text)):
+        return True       # a difference between views names no measurement (view_differences)
+    if not _PHRASE_GATE.could_match(text):
         return False
     read = document(text)
     return any(_DIGIT.search(read.folded, max(0, hit.start() - _WINDOW), hit.end() + _WINDOW)
@@ -210,6 +215,10 @@ def _pair_patterns() -> tuple[tuple[str, str, re.Pattern], ...]:
 
 
 _PAIRS = tuple((first, second, gated(pattern)) for first, second, pattern in _pair_patterns())
+_VIEWS = _PROSE["view_differences"]
+_VIEW_DIFFERENCE_RE = re.compile(_VIEWS["pattern"], re.IGNORECASE)
+_VIEW_DIFFERENCE = gated(_VIEW_DIFFERENCE_RE)
+_SLIP_WORDS = compile_phrases(_VIEWS["slip_words"])
 _SEVERAL_BLOCKS = compile_phrases(_PROSE["several_blocks"])
 _OTHER_INJECTION = compile_phrases(_PROSE["other_injections"])
 _SCORES = _PROSE["relief_as_scores"]
@@ -320,8 +329,23 @@ class _TextReader:
                           _Found(second, float(match["b"]), terms.get(second).unit, quote, span=match.span())]
         return found
 
+    def view_differences(self) -> list[_Found]:
+        """"measures 2 mm in extension and 6 mm in flexion": the translation between the views is the
+        difference (prose_measures.yaml view_differences), at the level nearest in the clause."""
+        found = []
+        name = _VIEWS["measurement"]
+        for match in _VIEW_DIFFERENCE.finditer(self.bounds.found_in(), self.numbers):
+            if match["va"].lower() == match["vb"].lower() or not self.free(match.span()) \
+                    or not _SLIP_WORDS.search(self.folded, *self.bounds.sentence(*match.span())):
+                continue
+            self.used.append(match.span())
+            value = round(abs(float(match["b"]) - float(match["a"])), 1)
+            found.append(_Found(name, value, terms.get(name).unit, self.quote(*match.span()),
+                                self.nearest_level(match.span()), span=match.span()))
+        return found
+
     def read(self) -> list[_Found]:
-        paired = self.pairs() if _DIGIT.search(self.text) else []
+        paired = self.pairs() + self.view_differences() if _DIGIT.search(self.text) else []
         hits = [(p, m) for p, m in self.hits() if self.free(m.span())]
         values: dict[int, re.Match] = {}
         # A number written right against its name is taken first, either side ("PI 51°",

@@ -28,6 +28,7 @@ CATCHES = {
     "any_mm": ("4 mm", "4 cm"),
     "cobb": ("Cobb angle 25°", "Cobb angle"),
     "hedge": ("very subtle", "severe"),
+    "study_lead_in": ("MRI lumbar spine 10/2/2024: grade 2", "Grade 2 anterolisthesis: see MRI"),
 }
 
 

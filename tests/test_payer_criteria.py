@@ -201,6 +201,36 @@ def test_nicotine_free_weeks_by_profile(order_sign, weeks, profile, flagged):
         assert determination(answer) == ("needs-documentation" if profile == EVICORE else "does-not-meet")
 
 
+def quit_on(weeks: int) -> str:
+    return (ORDERED - timedelta(weeks=weeks)).strftime("%-m/%-d/%Y")
+
+
+@pytest.mark.parametrize("written", ["Former smoker; quit smoking on {day}.", "Former smoker. Quit date: {day}."])
+@pytest.mark.parametrize("weeks, flagged", [(7, True), (8, False)])
+def test_a_coded_ex_smoker_status_takes_the_quit_date_written_in_the_note(order_sign, written, weeks, flagged):
+    """US Core EHRs send a coded 72166-2 "Ex-smoker" without a date beside the H&P that gives it: the
+    date counts (MP-517: 8 weeks under NASS), not "former use, quit date missing"."""
+    history = EXAM.replace("Social history: never smoker.", "Social history: " + written.format(day=quit_on(weeks)))
+    chart = good_fusion_chart(note=note(history, ago(days=19)), status=smoking(FORMER, ago(days=19)))
+    answer = ask(order_sign, [tlif()], chart, NASS)
+    assert (NICOTINE in topics(answer)) is flagged
+    assert determination(answer) == ("does-not-meet" if flagged else "meets")
+    if flagged:
+        assert "7 of the required 8 nicotine-free weeks" in card(answer, NICOTINE)["detail"]
+
+
+def test_use_documented_after_the_written_quit_date_is_the_last_use(order_sign):
+    """A quit date in an old note, daily smoking in a later one, then a coded "Ex-smoker" without a date:
+    the last use is the day smoking was documented, not the stale quit date."""
+    chart = good_fusion_chart(note=note(EXAM.replace("Social history: never smoker.", ""), ago(days=19)),
+                              status=smoking(FORMER, ago(days=5)),
+                              old=note(f"Social history: former smoker, quit smoking on {quit_on(30)}.", ago(weeks=26)),
+                              relapse=note("Social history: smokes 1 ppd.", ago(weeks=6)))
+    answer = ask(order_sign, [tlif()], chart, NASS)
+    assert determination(answer) == "does-not-meet"
+    assert f"Last nicotine use {ago(weeks=6)}" in card(answer, NICOTINE)["detail"]
+
+
 @pytest.mark.parametrize("value, flagged", [(10, False), (10.5, True)])
 def test_cotinine_at_or_below_10_proves_abstinence_on_evicore(order_sign, value, flagged):
     chart = good_fusion_chart(status=former(104), lab=cotinine(value, ago(days=10)))
@@ -284,6 +314,45 @@ def test_hba1c_window_of_3_months(order_sign, days, flagged):
     assert (GLYCEMIC in topics(answer)) is flagged
     if flagged:
         assert determination(answer) == "needs-documentation"
+
+
+def hba1c_in(value: float, unit: str, day: str, loinc: str = "4548-4") -> dict:
+    """An HbA1c Observation whose UCUM code is unit (59261-8: by IFCC protocol, in mmol/mol)."""
+    return coded_observation(loinc, "Hemoglobin A1c/Hemoglobin.total in Blood", day, value=value, unit=unit,
+                             category="laboratory")
+
+
+@pytest.mark.parametrize("lab, flagged, said", [
+    # IFCC mmol/mol -> NGSP % by the master equation (0.09148 x IFCC + 2.152): 53 is 7.0 %, 64 is 8.0 %
+    (("59261-8", 53, "mmol/mol"), False, None),
+    (("4548-4", 53, "mmol/mol"), False, None),
+    (("59261-8", 63, "mmol/mol"), False, None),                # 7.9 %
+    (("59261-8", 64, "mmol/mol"), True, "HbA1c 8% is not below 8%"),
+    (("4548-4", 0.07, "1"), False, None),                      # a fraction: 7 %
+    (("4548-4", 0.081, "1"), True, "HbA1c 8.1% is not below 8%"),
+])
+def test_hba1c_in_ifcc_units_or_as_a_fraction_is_read_as_ngsp_percent(order_sign, lab, flagged, said):
+    loinc, value, unit = lab
+    chart = good_fusion_chart(dm=DIABETIC, lab=hba1c_in(value, unit, ago(days=30), loinc))
+    answer = ask(order_sign, [tlif()], chart, AETNA)
+    assert (GLYCEMIC in topics(answer)) is flagged
+    assert determination(answer) == ("does-not-meet" if flagged else "meets")
+    if said:
+        assert said in card(answer, GLYCEMIC)["detail"]
+
+
+def test_hba1c_in_a_unit_that_cannot_be_converted_needs_documentation(order_sign):
+    chart = good_fusion_chart(dm=DIABETIC, lab=hba1c_in(7.0, "mg/dL", ago(days=30)))
+    answer = ask(order_sign, [tlif()], chart, AETNA)
+    assert determination(answer) == "needs-documentation"
+    assert "HbA1c of 2025-05-21 in mg/dL, a unit not convertible to %" in card(answer, GLYCEMIC)["detail"]
+
+
+@pytest.mark.parametrize("written, flagged", [("HbA1c 53 mmol/mol", False), ("HbA1c 66 mmol/mol", True)])
+def test_hba1c_in_mmol_per_mol_in_a_note(order_sign, written, flagged):
+    text = EXAM + f"\nLabs: {written} on {(ORDERED - timedelta(days=25)).strftime('%-m/%-d/%Y')}."
+    chart = good_fusion_chart(dm=DIABETIC, note=note(text, ago(days=19)))
+    assert (GLYCEMIC in topics(ask(order_sign, [tlif()], chart, AETNA))) is flagged
 
 
 def test_hba1c_in_a_note_and_no_diabetes_means_no_glycemic_rule(order_sign):
@@ -402,6 +471,23 @@ def test_a_recent_note_quoting_an_old_mri_is_old_imaging(order_sign):
     quoted = note("Imaging: MRI of 3/14/2019 shows grade 2 anterolisthesis of L4 on L5.", ago(days=10))
     answer = ask(order_sign, [tlif()], good_fusion_chart(mri=quoted))
     assert IMAGING in topics(answer) and "2019-03-14" in card(answer, IMAGING)["detail"]
+
+
+@pytest.mark.parametrize("quoted", [
+    "IMAGING:\nMRI lumbar spine 10/2/2024: grade 2 anterolisthesis of L4 on L5 with severe central canal "
+    "stenosis at L4-5.",                                     # as EHR smart text imports a result
+    "Imaging: MRI lumbar spine 10/2/2024: grade 2 anterolisthesis of L4 on L5.",
+    "MRI of 10/2/2024 shows grade 2 anterolisthesis of L4 on L5.",
+])
+def test_an_mri_quoted_with_its_date_before_a_colon_is_dated_by_the_study(order_sign, quoted):
+    """A June 2025 H&P quoting an MRI of 10/2/2024, 8.5 months before the order: older than eviCore's 6
+    months whatever the note's date; the same quote with a recent study date is recent imaging."""
+    answer = ask(order_sign, [tlif()], good_fusion_chart(mri=note(quoted, ago(days=19))), EVICORE)
+    assert IMAGING in topics(answer) and "2024-10-02" in card(answer, IMAGING)["detail"]
+    assert determination(answer) == "needs-documentation"
+    recent = quoted.replace("10/2/2024", "5/10/2025")
+    answer = ask(order_sign, [tlif()], good_fusion_chart(mri=note(recent, ago(days=19))), EVICORE)
+    assert topics(answer) == {MET}
 
 
 # --- discectomy ------------------------------------------------------------------------------------

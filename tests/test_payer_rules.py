@@ -10,7 +10,7 @@ import pytest
 
 from cds_service import discovery
 from criteria.topics import PATIENT_FACTORS
-from tests.fixtures.real_charts.build_charts import AUTHORED, CPT, Chart
+from tests.fixtures.real_charts.build_charts import AUTHORED, CPT, Chart, b64
 from tests.stubs import fhir
 from tests.support.real_charts import order_sign_request
 
@@ -134,6 +134,27 @@ def test_grade_1_listhesis_without_stenosis_does_not_support_fusion(order_sign):
 def test_grade_1_listhesis_with_mild_stenosis_does_not_support_fusion(order_sign):
     chart = Golden("grade1-mild").treated().mri("Grade 1 anterolisthesis of L4 on L5 with mild stenosis at L4-5.")
     assert topics(answer(order_sign, chart)) == {LEVEL}
+
+
+@pytest.mark.parametrize("views, supported", [
+    ("Anterolisthesis of L4 on L5 measures 2 mm in extension and 6 mm in flexion.", True),     # 4 mm
+    ("4 mm anterolisthesis of L4 on L5 in flexion, reducing to 0 mm in extension.", True),     # 4 mm
+    ("Anterolisthesis of L4 on L5 measures 3 mm in extension and 6 mm in flexion.", False),    # 3 mm
+    ("Disc height at L4-5 is 8 mm in extension and 12 mm in flexion.", False),                 # no slip
+])
+def test_a_slip_measured_on_each_view_is_the_translation_between_them(order_sign, views, supported):
+    """Aetna: grade II or more, or segmental instability of 4 mm or more (profile translation_mm >= 4). A
+    grade 1 slip with moderate stenosis is below grade 2; the flexion-extension report gives the slip on
+    each view, and the difference is the translation (as radiologists write it, report body as text)."""
+    chart = Golden(f"views-{hash(views)}").treated().mri("Grade 1 anterolisthesis of L4 on L5 with moderate "
+                                                         "central canal stenosis at L4-5.")
+    chart.report(code={"text": "XR LUMBAR SPINE FLEXION EXTENSION"}, effectiveDateTime="2025-05-12",
+                 issued="2025-05-12T15:00:00Z",
+                 presentedForm=[{"contentType": "text/plain", "data": b64(f"FINDINGS:\n{views}\n")}])
+    result = answer(order_sign, chart, profile="aetna-cpb-0743")
+    assert (topics(result) == {MET}) is supported, topics(result)
+    if not supported:
+        assert LEVEL in topics(result)
 
 
 @pytest.mark.parametrize("profile, supported", [(None, True), ("evicore-cmm", True), ("aetna-cpb-0743", False)])
