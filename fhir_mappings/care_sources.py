@@ -283,8 +283,11 @@ def medication_episode(resource: dict, medications: Mapping[str, dict]) -> CareE
     if start is None:
         description += ", no date recorded"
     is_period = start is not None and end is not None and end != start
+    # An active prescription or statement with no end: the patient is still on it (the course goes on to the order).
+    ongoing = resource.get("status") == "active" and start is not None and not is_period
     return CareEpisode("medication", start, end if start else None,
-                       Evidence(reference(resource), description, start, quote or None, where), period=is_period)
+                       Evidence(reference(resource), description, start, quote or None, where), period=is_period,
+                       ongoing=ongoing)
 
 
 # -- completed orders ----------------------------------------------------------------------------

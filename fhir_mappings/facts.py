@@ -54,6 +54,7 @@ class CareEpisode:
     period: bool = False                       # one record covering a course (start..end), not a visit
     assertion: str = "present"                 # present, or historical ("s/p ESI"): care done either way
     precision: str = "day"                     # day, month or year: how much of start/end was written
+    ongoing: bool = False                      # still given when the chart was sent: an active prescription, no end
 
 
 @dataclass(frozen=True)

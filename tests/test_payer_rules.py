@@ -281,6 +281,48 @@ def test_care_window_by_profile(order_sign, profile, counted):
     assert (CARE not in topics(answer(order_sign, chart, profile=profile))) is counted
 
 
+@pytest.mark.parametrize("days_since, ongoing", [(183, True), (184, False), (305, False)])
+def test_care_that_stopped_over_six_months_before_the_order_is_not_ongoing(order_sign, days_since, ongoing):
+    """rules/conservative_care.yaml max_gap_days 183: six months without care ends a course, before the
+    order too. A naproxen trial and seven weekly PT visits (seven weeks of care), the last visit
+    days_since days before the order: within the gap the care goes on to the order (months of care);
+    past it, the course is its own seven weeks (the audit's chart: ended ten months before, 305 days)."""
+    last = date(2025, 6, 20) - timedelta(days=days_since)
+    first = last - timedelta(weeks=6)
+    chart = Golden(f"care-stopped-{days_since}").mri(STENOSIS_L45)
+    chart.prescription("naproxen 500 mg tablet", (first - timedelta(days=7)).isoformat(), "completed")
+    chart.pt_encounters(weekly(first, 7))
+    result = answer(order_sign, chart)
+    assert (CARE not in topics(result)) is ongoing
+    if not ongoing:
+        assert "Longest course of care is 7 weeks; 3 months are required" in card(result, CARE)
+
+
+def test_an_active_prescription_keeps_the_course_going_to_the_order(order_sign):
+    """The same seven weeks of PT ten months before the order, beside a naproxen prescription still
+    active (no end: the medication list says the patient is on it): the course goes on to the order,
+    as the seeds' "meloxicam since 2024-09" does."""
+    last = date(2025, 6, 20) - timedelta(days=305)
+    first = last - timedelta(weeks=6)
+    chart = Golden("care-active-prescription").mri(STENOSIS_L45)
+    chart.prescription("naproxen 500 mg tablet", (first - timedelta(days=7)).isoformat(), "active")
+    chart.pt_encounters(weekly(first, 7))
+    assert CARE not in topics(answer(order_sign, chart))
+
+
+@pytest.mark.parametrize("profile, counted", [(None, True), ("aetna-cpb-0743", False)])
+def test_care_that_ended_eleven_months_ago_counts_only_inside_the_window(order_sign, profile, counted):
+    """Five months of care (monthly naproxen, March to July 2024) and nothing since: five months inside
+    NASS's 18-month window; only its last six weeks inside Aetna's year, and not to the order."""
+    chart = Golden(f"care-straddles-{profile}").mri(STENOSIS_L45)
+    for month in range(3, 8):
+        chart.prescription("naproxen 500 mg tablet", f"2024-{month:02d}-01", "completed")
+    result = answer(order_sign, chart, profile=profile)
+    assert (CARE not in topics(result)) is counted
+    if not counted:
+        assert "Longest course of care is 5 weeks; 3 months are required" in card(result, CARE)
+
+
 def _revision_chart(name: str, finding: str) -> Golden:
     chart = Golden(name).mri(finding)
     chart.procedure("Posterior spinal fusion L4-L5", "2023-01-10", "22612")
