@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -115,8 +116,27 @@ def _medication_days(instance) -> list[str]:
         return sorted(m["authoredOn"] for m in resources(instance, "MedicationRequest"))
     if instance.shape == "ehr":
         return sorted(m["effectivePeriod"]["start"] for m in resources(instance, "MedicationStatement"))
-    return sorted(item["servicedDate"] for eob in resources(instance, "ExplanationOfBenefit")
-                  if eob["type"]["coding"][0]["code"] == "pharmacy" for item in eob["item"])
+    # A prescription's first fill (its refills are _refills')
+    return sorted(item["servicedDate"] for eob in _pharmacy_claims(instance) if base_id(instance, eob["id"]).endswith("-eob")
+                  for item in eob["item"])
+
+
+def _pharmacy_claims(instance) -> list[dict]:
+    return [eob for eob in resources(instance, "ExplanationOfBenefit") if eob["type"]["coding"][0]["code"] == "pharmacy"]
+
+
+def test_an_active_prescription_is_filled_every_month_up_to_the_order():
+    """A payer knows the patient is still on a medication by its refills: a prescription still active in
+    the coded chart is a pharmacy claim every 30 days from its start up to the order (fusion-criteria-met:
+    meloxicam from about seven months before)."""
+    coded, payer = (shaped("fusion-criteria-met")[s] for s in ("coded", "payer"))
+    (prescription,) = resources(coded, "MedicationRequest")
+    assert prescription["status"] == "active"
+    order_day = date.fromisoformat(coded.request["context"]["draftOrders"]["entry"][0]["resource"]["authoredOn"][:10])
+    fills = sorted(date.fromisoformat(item["servicedDate"]) for eob in _pharmacy_claims(payer) for item in eob["item"])
+    assert fills[0].isoformat() == prescription["authoredOn"][:10]
+    assert all((later - earlier).days == 30 for earlier, later in zip(fills, fills[1:]))
+    assert 0 < (order_day - fills[-1]).days <= 30
 
 
 def _report_texts(instance) -> dict[str, tuple[str, str]]:

@@ -11,6 +11,8 @@ plan (Coverage, its Organization), CARIN Blue Button ExplanationOfBenefits and t
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from . import description as d
 from .builders import CPT, ICD10
 
@@ -64,6 +66,7 @@ class _Payer:
         self.provider_id = f"provider-{self.coverage_id}"
         codes = [(d.icd10_of(c), c["code"]["text"]) for c in chart if c["resourceType"] == "Condition"]
         self.diagnoses = [(code, text) for code, text in codes if code] or [LOW_BACK_PAIN]
+        self.signed = date.fromisoformat(d.order_day(orders))
 
     def eob(self, rid: str, lines: list[tuple[str, str, str, str]], kind: str = "professional",
             diagnoses: list[tuple[str, str]] | None = None) -> dict:
@@ -150,8 +153,14 @@ class _Payer:
         rxcui = d.rxnorm_of(text)
         if rxcui is None:
             return []
-        return [self.eob(f"{resource['id']}-eob", [(d.RXNORM, rxcui, text, resource["authoredOn"][:10])],
-                         kind="pharmacy")]
+        first = date.fromisoformat(resource["authoredOn"][:10])
+        fills = [first]
+        # A prescription still active (the patient is on it) is a fill every days' supply up to the order,
+        # as the plan's pharmacy claims show it; a finished one, its one fill.
+        while resource.get("status") == "active" and fills[-1] + timedelta(days=FILL_DAYS) < self.signed:
+            fills.append(fills[-1] + timedelta(days=FILL_DAYS))
+        return [self.eob(f"{resource['id']}-eob" + (f"-{n}" if n else ""), [(d.RXNORM, rxcui, text, day.isoformat())],
+                         kind="pharmacy") for n, day in enumerate(fills)]
 
     def report(self, resource: dict) -> list[dict]:
         title, conclusion = resource["code"]["text"], resource["conclusion"]
@@ -162,6 +171,9 @@ class _Payer:
                  "code": {"text": title}, "subject": resource["subject"], "effectiveDateTime": day,
                  "issued": f"{day}T18:00:00Z",
                  "presentedForm": [{"contentType": "text/plain; charset=utf-8", "data": d.b64(body), "title": title}]}]
+
+
+FILL_DAYS = 30     # the days' supply of each pharmacy claim (eob: quantity 30, dayssupply 30)
 
 
 def _amount(category: str, value: float) -> dict:
