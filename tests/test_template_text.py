@@ -211,6 +211,20 @@ def test_plural_names_of_care(text, found):
     assert care(text)[:1] == found
 
 
+@pytest.mark.parametrize("text, start, end", [
+    # a duration written after the care ("for 8 weeks"), with the visits' rhythm between
+    ("PT 2x/week for 8 weeks starting 6/1/2026.", "2026-06-01", "2026-07-27"),
+    ("PT (2x/week) for 8 weeks from 3/2/2026.", "2026-03-02", "2026-04-27"),
+    ("Physical therapy for 3 months ending 6/30/2026.", "2026-03-30", "2026-06-30"),
+    ("Physical therapy x 8 weeks ending 5/1/2026.", "2026-03-06", "2026-05-01"),
+    # another span of time in the sentence is not the care's
+    ("ESI on 2/3/2026 with 2 weeks of relief.", "2026-02-03", "2026-02-03"),
+])
+def test_a_duration_after_the_care_is_its_course(text, start, end):
+    (episode,) = _read(care_of, text)
+    assert (episode.start.isoformat(), episode.end.isoformat()) == (start, end)
+
+
 def test_plural_herniations_are_read():
     assert "disc_herniation" in kinds("L4-5 and L5-S1 disc protrusions compressing the traversing L5 and S1 roots.")
 

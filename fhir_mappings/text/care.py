@@ -39,7 +39,8 @@ class ProseCourse:
 
 
 _OF_CARE = re.compile(r"\s+of\s+(?:[a-z/-]+\s+){0,3}$", re.IGNORECASE)
-_FOR = re.compile(r"^\s*(?:[a-z/-]+\s+){0,3}?(?:for|x|×|over|lasting)\s+$", re.IGNORECASE)
+# Matched with fullmatch from the mention's end (pos), so no "^": it would only match at the text's start.
+_FOR = re.compile(r"\s*(?:[a-z0-9/()-]+\s+){0,3}?(?:for|x|×|over|lasting)\s+", re.IGNORECASE)
 
 
 def _duration(text: str, lo: int, hi: int, mention: tuple[int, int]) -> tuple[float, str] | None:
