@@ -123,6 +123,16 @@ def test_symptom_templates(trap, absent, control, present):
     assert present <= kinds(control)
 
 
+@pytest.mark.parametrize("text", [
+    "Assessment and Plan: L5 radiculopathy.",
+    "Impression and plan: left L5 radiculopathy with weakness.",
+    "Assessment/Plan: L5 radiculopathy.",
+])
+def test_a_heading_that_ends_in_a_plan_word_is_a_heading_not_a_plan(text):
+    """Only a denial written as a label reaches across its colon: "plan" ending a heading heads a section."""
+    assert "radiculopathy" in kinds(text)
+
+
 def test_a_report_after_denials_is_the_patients():
     """"reports" ends the denial's reach: what follows it is stated, what precedes it still denied."""
     found = kinds("Denies bowel or bladder dysfunction, reports left leg weakness and numbness.")

@@ -437,7 +437,8 @@ class Document:
                 continue
             if trigger.start < end and start < trigger.end:
                 continue     # part of the mention's own name
-            label = _LABEL_COLON.match(self.masked, trigger.end, start) if trigger.end <= start else None
+            label = _LABEL_COLON.match(self.masked, trigger.end, start) \
+                if trigger.category == "negated" and trigger.end <= start else None
             if (trigger.forward or label) and trigger.end <= start \
                     and not self._stops(trigger.category, label.end() if label else trigger.end, start):
                 gap = start - trigger.end
@@ -495,8 +496,9 @@ class Document:
         return self.assertion(start, end) == "negated"
 
 
-# A trigger written as a label ("Denies: fever, saddle anesthesia", "Negative for: weakness") heads the
-# list after its colon: the colon that would end its clause is its own.
+# A denial written as a label ("Denies: fever, saddle anesthesia", "Negative for: weakness") heads the
+# list after its colon: the colon that would end its clause is its own. Only a denial: a hedge or a plan
+# ending a heading ("Assessment and Plan: L5 radiculopathy") heads a section, whose rules decide.
 _LABEL_COLON = re.compile(r"[ \t]*:")
 # An unticked box, then up to three words, right before the mention ("[ ] weakness", "☐ numbness").
 _UNCHECKED = re.compile(r"(?:\[ ?\]|\u2610|\u25a1)[ \t]*(?:[A-Za-z][\w'/-]*[ \t]+){0,3}\Z")
