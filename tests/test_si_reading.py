@@ -149,6 +149,19 @@ def test_relief_written_as_pain_scores_before_and_after(resource, expected):
     assert reliefs(resource) == expected
 
 
+@pytest.mark.parametrize("resource, expected", [
+    # relief written as a reduction or an improvement of the pain, beside the SI block
+    (note("Left SIJ block under fluoroscopy: 75% reduction in pain."), [75.0]),
+    (note("After the SI block, pain improved by 80% for 6 hours."), [80.0]),
+    (si_injection("90% pain reduction at 30 minutes."), [90.0]),
+    # another treatment's
+    (note("Lumbar ESI gave 80% reduction in pain."), []),
+    (note("Pain improved by 50% with PT."), []),
+])
+def test_relief_written_as_a_reduction_or_improvement(resource, expected):
+    assert reliefs(resource) == expected
+
+
 def test_relief_from_scores_quotes_the_text_and_keeps_the_guidance():
     resource = note("Procedure: right SI joint injection under fluoroscopy.\nPain 8/10 before, 1/10 after the block.",
                     "Procedure note")
