@@ -76,6 +76,7 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
         "data/measurements.json",
         "data/medication_classes.json",
         "data/procedure_text.json",
+        "data/text/care_plans.yaml",
         "data/text/context.yaml",
         "data/text/level_details.yaml",
         "data/text/level_findings.yaml",
