@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from terminology.conservative_care import care_kind_of_cpt, care_kinds_in_text
-from terminology.phrases import phrase_regex
+from terminology.phrases import compile_phrases, phrase_regex
 from terminology.systems import CPT
 
 from .care_sources import SOURCE_TYPES, care_sources_of, medication_index
@@ -55,10 +55,15 @@ _PLANNED_AFTER = _plan_pattern(_PLANS["after"], r"(?:[ \t,]+(?:on|for|in|was|is|
                                                 r"[ \t,]+(?:{})(?![a-z0-9])")
 
 
+_DONE_IN_SENTENCE = compile_phrases(_PLANS["done"])
+
+
 def _planned(folded: str, lo: int, start: int, end: int, hi: int) -> bool:
     """The care at [start, end) of the sentence [lo, hi) is referred, recommended, ordered or booked, not
-    had (terminology/data/text/care_plans.yaml)."""
-    return bool(_PLANNED_BEFORE.search(folded, max(lo, start - 60), start) or _PLANNED_AFTER.match(folded, end, hi))
+    had, and the sentence does not say it was had (terminology/data/text/care_plans.yaml)."""
+    if not (_PLANNED_BEFORE.search(folded, max(lo, start - 60), start) or _PLANNED_AFTER.match(folded, end, hi)):
+        return False
+    return not _DONE_IN_SENTENCE.search(folded, lo, hi)
 
 
 @dataclass(frozen=True)

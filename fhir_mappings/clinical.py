@@ -120,6 +120,8 @@ _NEGATIVE = re.compile(_VALUES["negative"], re.IGNORECASE)
 _QUIT_YEAR = re.compile(_VALUES["quit_year"], re.IGNORECASE)
 _AGO = re.compile(_VALUES["ago"], re.IGNORECASE)
 _CONTRAST = re.compile(_data()["nicotine"]["contrast"], re.IGNORECASE)
+_CURRENT_USE = re.compile(_data()["nicotine"]["current_use"], re.IGNORECASE)
+_NOT_NICOTINE = re.compile(_data()["nicotine"]["not_nicotine"], re.IGNORECASE)
 _WORD_NUMBERS = dict(_VALUES["words"])
 
 
@@ -163,32 +165,50 @@ def _levels(sentence: str) -> tuple[Interspace, ...]:
     return tuple(sorted({s for m in find_levels(sentence) for s in m.range.interspaces()}))
 
 
-def _nicotine(text: str, lo: int, hi: int, assertion: str, part: tuple[int, int]) -> _Read | None:
-    """One mention's status: its cues ("never", "quit") are those of its part of the sentence [lo, hi), the
-    stretch between contrasts ("Denies smoking | but uses chewing tobacco"); a former use's date is any
-    the sentence gives ("Former smoker; quit 1/5/2025")."""
+def _stated_status(text: str, assertion: str, part: tuple[int, int]) -> str | None:
+    """What one mention says of the patient's nicotine use, from the cues of its own part of the sentence
+    (between contrasts: "Denies smoking | but uses chewing tobacco"): never, former or current; "" when its
+    part has no cue ("Smoked 1 ppd for 20 years; quit 2015": the history's part); None when it says nothing
+    of the patient (a plan, a hedge, a relative's, counselling, cannabis)."""
     g = vocabulary().gates
     a, b = part
     if assertion in ("hypothetical", "possible", "family", "counselling"):
         return None
+    if assertion != "negated" and _NOT_NICOTINE.search(text, a, b):
+        return None           # "vapes marijuana": not nicotine
+    former = assertion == "historical" or g["former"].pattern.search(text, a, b)
     if assertion == "negated" or g["never"].pattern.search(text, a, b):
-        return _Read("nicotine", _quote(text, lo, hi), status="never")
-    if assertion == "historical" or g["former"].pattern.search(text, a, b):
-        last_use, relative = None, None
-        dates = find_dates(text, lo, hi)
-        if dates:
-            last_use = max(_last_day(d.day, d.precision) for d in dates)
-        elif (year := _QUIT_YEAR.search(text, lo, hi)):
-            last_use = _last_day(date(int(year.group(1)), 1, 1), "year")
-        elif (ago := _AGO.search(text, lo, hi)):
-            amount = ago.group(1).lower()
-            relative = (int(amount) if amount.isdigit() else _WORD_NUMBERS[amount], ago.group(2).lower())
-        return _Read("nicotine", _quote(text, lo, hi), status="former", last_use=last_use, relative=relative)
-    return _Read("nicotine", _quote(text, lo, hi), status="current")
+        return "former" if former else "never"      # "Smoking: no, quit 10 years ago"
+    if former:
+        return "former"
+    return "current" if _CURRENT_USE.search(text, a, b) else ""
 
 
-# Of a sentence's nicotine mentions, the most active is the patient's status ("Former smoker; now vapes
-# daily" is current; "Denies smoking but uses chewing tobacco" is current).
+def _nicotine(text: str, lo: int, hi: int, statuses: list[str]) -> _Read:
+    """The sentence's status: the most active of those its mentions state ("Former smoker; now vapes daily"
+    is current); when none states one by its own part, the sentence's cues, as one statement, with current
+    use the default ("Occasional cigar smoker"). A former use's date is any the sentence gives."""
+    stated = [status for status in statuses if status]
+    if stated:
+        status = max(stated, key=_ACTIVITY.__getitem__)
+    else:
+        g = vocabulary().gates
+        status = "never" if g["never"].pattern.search(text, lo, hi) else \
+            "former" if g["former"].pattern.search(text, lo, hi) else "current"
+    if status != "former":
+        return _Read("nicotine", _quote(text, lo, hi), status=status)
+    last_use, relative = None, None
+    dates = find_dates(text, lo, hi)
+    if dates:
+        last_use = max(_last_day(d.day, d.precision) for d in dates)
+    elif (year := _QUIT_YEAR.search(text, lo, hi)):
+        last_use = _last_day(date(int(year.group(1)), 1, 1), "year")
+    elif (ago := _AGO.search(text, lo, hi)):
+        amount = ago.group(1).lower()
+        relative = (int(amount) if amount.isdigit() else _WORD_NUMBERS[amount], ago.group(2).lower())
+    return _Read("nicotine", _quote(text, lo, hi), status="former", last_use=last_use, relative=relative)
+
+
 _ACTIVITY = {"current": 2, "former": 1, "never": 0}
 
 
@@ -240,11 +260,11 @@ def _sentence_reads(text: str, lo: int, hi: int, read) -> list[_Read]:
         statuses = []
         for m in g["nicotine"].finditer(gate, sentence, lo):
             a, b = _part(sentence, m.start(), m.end())
-            fact = _nicotine(text, lo, hi, asserted(m), (lo + a, lo + b))
-            if fact:
-                statuses.append(fact)
+            status = _stated_status(text, asserted(m), (lo + a, lo + b))
+            if status is not None:
+                statuses.append(status)
         if statuses:
-            found.append(max(statuses, key=lambda fact: _ACTIVITY[fact.status]))
+            found.append(_nicotine(text, lo, hi, statuses))
     for kind, after in (("hba1c", _HBA1C_AFTER), ("odi", _PERCENT_AFTER)):
         for m in g[kind].finditer(gate, sentence, lo):
             value = _value_after(after, sentence, m.end(), len(sentence))

@@ -372,3 +372,83 @@ def test_a_graded_level_list_decides_the_decompression(order_sign):
                    "aetna-cpb-0743") == {MET}
     assert "level-unsupported" in _topics(order_sign, _decompression_at_l45,
                                           "Stenosis: L3-4 severe, L4-5 mild, L5-S1 moderate.", "aetna-cpb-0743")
+
+
+# --- what the rules above must not take: sentences a differential check over ~950 texts found read
+# right before these rules and wrong by their first versions ------------------------------------------
+
+@pytest.mark.parametrize("text, status", [
+    ("Smoked 1 ppd for 20 years; quit in 2015.", "former"),
+    ("Smoked for 30 years but quit 5 years ago.", "former"),
+    ("Former smoker; 20 pack-years.", "former"),
+    ("Tobacco: 30 pack-year history; quit 2019.", "former"),
+    ("Cigarettes: 1 ppd x 30 years; quit 3 months ago.", "former"),
+    ("Former smoker, quit 2010; smokeless tobacco: never.", "former"),
+    ("Tobacco use: never; ppd: 0.", "never"),
+    ("Never smoker; exposed to secondhand smoke at work.", "never"),
+    ("Never used tobacco, but vapes marijuana.", "never"),
+    ("Smokes marijuana daily, denies tobacco.", "never"),
+    # a denying label with a quit date is a former use, its date kept
+    ("Smoking: no, quit 10 years ago.", "former"),
+    ("Tobacco: none, quit 3 weeks ago.", "former"),
+    ("Smokeless tobacco: never; cigarettes: current 1 ppd.", "current"),
+])
+def test_a_smoking_history_in_parts_is_not_current_use(text, status):
+    assert nicotine(text) == [status]
+
+
+@pytest.mark.parametrize("text, present", [
+    # a bare "neg" reads the test before it, not the finding beside it
+    ("Left L5 radiculopathy, SLR neg.", "radiculopathy"),
+    ("SLR neg, weakness of EHL 4/5 left.", "motor_deficit"),
+    ("Neg SLR, positive crossed SLR, left foot numbness.", "sensory_deficit"),
+    # "reports" ends a denial only, and the noun ends nothing
+    ("No EMG reports showing radiculopathy were provided.", None),
+    ("Denies any reports of weakness.", None),
+    # "gone" of something else beside the finding
+    ("Radicular pain persists, swelling is gone.", "radiculopathy"),
+    ("Left foot numbness, tingling in the hand went away.", "sensory_deficit"),
+    # a box before another choice; the patient with a spouse
+    ("Motor: [ ] normal 4/5 left EHL", "motor_deficit"),
+    ("[ ] None  Numbness left lateral foot", "sensory_deficit"),
+    ("He and his wife report worsening numbness in both feet.", "sensory_deficit"),
+])
+def test_findings_beside_the_new_forms_stay_read(text, present):
+    found = kinds(text)
+    if present is None:
+        assert not found & {"radiculopathy", "motor_deficit"}
+    else:
+        assert present in found
+
+
+@pytest.mark.parametrize("text", [
+    "If she reports new weakness, will obtain MRI.",
+    "Return if he reports worsening weakness.",
+    "Will refer to surgery if patient complains of progressive weakness.",
+])
+def test_a_plan_reaches_past_reports(text):
+    assert not kinds(text) & {"motor_deficit"}
+    assert not flags(text)
+
+
+@pytest.mark.parametrize("text, found", [
+    ("Patient was referred to physical therapy and attended 12 sessions from 1/6/2026 to 3/28/2026.",
+     [("physical_therapy", "2026-01-06")]),
+    ("PT ordered 1/2026, completed 12 sessions.", [("physical_therapy", "2026-01-01")]),
+    ("ESI ordered and performed 4/2/2026.", [("injection", "2026-04-02")]),
+    ("Was compliant with ordered PT.", [("physical_therapy", None)]),
+    ("Referred to chiropractor, who treated her for 2 months.", [("other", None)]),
+])
+def test_care_referred_and_then_had_counts(text, found):
+    assert care(text) == found
+
+
+@pytest.mark.parametrize("text", [
+    "TFESI 3/2/2026 with relief lasting 6 weeks.",
+    "ESI 4/2/2026 - relief for 3 weeks.",
+    "ESI 4/2/2026 gave relief for 2 months.",
+    "Facet injection 2/2/2026 with relief lasting 3 months.",
+])
+def test_a_reliefs_duration_is_not_the_injections_course(text):
+    (episode,) = _read(care_of, text)
+    assert episode.start == episode.end and not episode.period

@@ -39,8 +39,11 @@ class ProseCourse:
 
 
 _OF_CARE = re.compile(r"\s+of\s+(?:[a-z/-]+\s+){0,3}$", re.IGNORECASE)
+# Between the care and its duration only the visits' rhythm ("PT 2x/week for 8 weeks", "PT (twice weekly) x 6
+# weeks"), never other words: "ESI with relief lasting 6 weeks" is the relief's time, not the care's.
 # Matched with fullmatch from the mention's end (pos), so no "^": it would only match at the text's start.
-_FOR = re.compile(r"\s*(?:[a-z0-9/()-]+\s+){0,3}?(?:for|x|×|over|lasting)\s+", re.IGNORECASE)
+_RHYTHM = r"\(?(?:\d+\s*x(?:\s*/\s*(?:week|wk|day|d))?|\d+\s*/\s*(?:week|wk)|twice|once|three\s+times|times|per|a|weekly|daily|week|wk)\)?"
+_FOR = re.compile(rf"\s*(?:{_RHYTHM}\s+){{0,3}}?(?:for|x|×|over)\s+", re.IGNORECASE)
 
 
 def _duration(text: str, lo: int, hi: int, mention: tuple[int, int]) -> tuple[float, str] | None:

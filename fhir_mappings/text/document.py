@@ -487,10 +487,10 @@ class Document:
         return label_rules().negated.match(self.masked, end) is not None
 
     def _unchecked(self, start: int, end: int) -> bool:
-        """The mention follows an unticked box on its line: "[ ] weakness" states nothing of weakness
-        (a form lists every choice; only the ticked ones are the patient's)."""
+        """The mention follows an unticked box: "[ ] weakness" states nothing of weakness (a form lists every
+        choice; only the ticked ones are the patient's). context.yaml box_qualifiers."""
         lo = max(self.sentence(start, end)[0], start - 80)
-        return _UNCHECKED.search(self.masked, lo, start) is not None
+        return label_rules().unticked.search(self.masked, lo, start) is not None
 
     def negated(self, start: int, end: int) -> bool:
         return self.assertion(start, end) == "negated"
@@ -500,8 +500,6 @@ class Document:
 # list after its colon: the colon that would end its clause is its own. Only a denial: a hedge or a plan
 # ending a heading ("Assessment and Plan: L5 radiculopathy") heads a section, whose rules decide.
 _LABEL_COLON = re.compile(r"[ \t]*:")
-# An unticked box, then up to three words, right before the mention ("[ ] weakness", "☐ numbness").
-_UNCHECKED = re.compile(r"(?:\[ ?\]|\u2610|\u25a1)[ \t]*(?:[A-Za-z][\w'/-]*[ \t]+){0,3}\Z")
 
 
 # A whole token (as TOKEN's tokenisation of the whole text has it) that starts here.

@@ -142,15 +142,20 @@ def _merge(found: list[Rule]) -> tuple[Rule, ...]:
 @dataclass(frozen=True)
 class LabelRules:
     negated: re.Pattern     # matched where a mention ends: a separator, then a value that denies it
+    unticked: re.Pattern    # searched up to where a mention starts: an empty box, then qualifiers only
 
 
 @cache
 def label_rules() -> LabelRules:
     """context.yaml label_values: "Weakness: No", "numbness - denies", "Tobacco: never". The value follows
     the mention's colon or dash and ends its clause (a comma, ".", ";", ")", a line's end)."""
-    values = _phrases(_load("context.yaml")["label_values"]["negated"], "context.yaml label_values")
+    data = _load("context.yaml")
+    values = _phrases(data["label_values"]["negated"], "context.yaml label_values")
     words = "|".join(sorted((r"[\s\-]+".join(map(re.escape, phrase_key(v).split())) for v in values), key=len, reverse=True))
-    return LabelRules(re.compile(rf"[ \t]*(?::|-{{1,2}}|=)[ \t]*(?:{words})[ \t]*(?=[.,;)\n]|\Z)", re.IGNORECASE))
+    qualifiers = "|".join(sorted(map(re.escape, _phrases(data["box_qualifiers"], "context.yaml box_qualifiers")),
+                                 key=len, reverse=True))
+    return LabelRules(re.compile(rf"[ \t]*(?::|-{{1,2}}|=)[ \t]*(?:{words})[ \t]*(?=[.,;)\n]|\Z)", re.IGNORECASE),
+                      re.compile(rf"(?:\[ ?\]|\u2610|\u25a1)[ \t]*(?:(?:{qualifiers})[ \t]+){{0,3}}\Z", re.IGNORECASE))
 
 
 @dataclass(frozen=True)
