@@ -128,6 +128,7 @@ _STENOSIS_GRADE, _LISTHESIS_GRADE = _REGEXES["stenosis_grade"], _REGEXES["listhe
 _TRANSLATION_MM, _ANY_MM, _COBB = _REGEXES["translation_mm"], _REGEXES["any_mm"], _REGEXES["cobb"]
 _HEDGE, _LINK = _REGEXES["hedge"], _REGEXES["link"]
 _STUDY_LEAD_IN = _REGEXES["study_lead_in"]
+_NERVE_ROOT = _REGEXES["nerve_root"]
 _STRAIGHTENING = compile_regex(_STRAIGHTENED_LORDOSIS)
 _STENOSIS_NAMES: dict[str, str | None] = dict(_DETAILS["stenosis_grade_names"])
 _NUMERALS: dict[str, int] = {str(word): grade for word, grade in _DETAILS["listhesis_numerals"].items()}
@@ -287,7 +288,7 @@ class _Reading:
         self.bounds = document(text)
         self.folded = self.bounds.folded
         self.masked = self.bounds.masked
-        self.levels = find_levels(text)
+        self.levels = [level for level in find_levels(text) if not self._names_a_root(level)]
         self.mentions = find_mentions(self.folded, self.masked, bool(self.levels))
         # "and"/"or"/"," inside a mention or a level ("sacrum and ilium") split nothing.
         covered = bytearray(len(text))
@@ -295,6 +296,13 @@ class _Reading:
             covered[start:end] = b"\x01" * (end - start)
         self._splits = [s for s in _PHRASE_SPLIT.finditer(self.masked) if not any(covered[s.start():s.end()])]
         self.owners = self._assign_levels()
+
+    def _names_a_root(self, level: LevelMention) -> bool:
+        """A lone vertebra written as a nerve root ("traversing L5 nerve root") is no level of a finding."""
+        if level.range.interspaces():
+            return False
+        before = _NERVE_ROOT.search(self.masked, max(0, level.start - 40), level.start)
+        return bool((before and before.end() == level.start) or _NERVE_ROOT.match(self.masked, level.end))
 
     # structure
     def clause(self, start: int, end: int) -> tuple[int, int]:

@@ -185,7 +185,9 @@ REGEX_EXAMPLES = {
     "deformity": ["straightening of the normal lumbar lordosis", "loss of the normal lordosis",
                   "reversal of cervical lordosis", "decreased lumbar lordosis", "35 degree thoracic curve",
                   "a 12\u00b0 lumbar curve"],
-    "hardware_failure": ["halo around the left L5 screw", "lucency surrounding the screws", "halos around screws"],
+    "hardware_failure": ["halo around the left L5 screw", "lucency surrounding the screws", "halos around screws",
+                         "Fractured right L5 pedicle screw", "broken rod at L4-5", "Backout of the left L4 pedicle screw",
+                         "loosening of the hardware", "the S1 screws have backed out"],
 }
 
 

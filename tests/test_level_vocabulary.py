@@ -29,6 +29,7 @@ CATCHES = {
     "cobb": ("Cobb angle 25°", "Cobb angle"),
     "hedge": ("very subtle", "severe"),
     "study_lead_in": ("MRI lumbar spine 10/2/2024: grade 2", "Grade 2 anterolisthesis: see MRI"),
+    "nerve_root": ("the traversing L5 nerve roots", "stenosis at L5-S1"),
 }
 
 

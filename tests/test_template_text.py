@@ -452,3 +452,48 @@ def test_care_referred_and_then_had_counts(text, found):
 def test_a_reliefs_duration_is_not_the_injections_course(text):
     (episode,) = _read(care_of, text)
     assert episode.start == episode.end and not episode.period
+
+
+# --- imaging reports as radiologists write them (a second audit of 199 report sentences) ---------------
+
+def level_facts(text: str) -> list[tuple[str, str, str | None, bool]]:
+    from fhir_mappings.level_facts import level_facts_of
+    forget_texts()
+    resource = report(text)
+    read_chart([resource])
+    try:
+        return [(f.kind, str(f.interspace), f.severity, f.present) for f in level_facts_of(resource)]
+    finally:
+        forget_texts()
+
+
+@pytest.mark.parametrize("text, fact", [
+    # a comparison in brackets is the bracket's: the finding outside stands
+    ("L4-5: Severe stenosis (previously moderate).", ("stenosis", "L4-L5", "severe", True)),
+    ("L4-5: Moderate stenosis (previously severe).", ("stenosis", "L4-L5", "moderate", True)),
+    ("No stenosis (previously mild) at L3-4.", ("stenosis", "L3-L4", None, False)),
+    # a nerve root named beside the finding is no level of it
+    ("L4-5: Severe central canal stenosis with compression of the traversing L5 nerve roots.",
+     ("stenosis", "L4-L5", "severe", True)),
+    ("L5-S1: Moderate left foraminal stenosis abutting the exiting left L5 nerve root.",
+     ("stenosis", "L5-S1", "moderate", True)),
+    # hardware failure as radiologists word it
+    ("Broken right rod at L4-5.", ("hardware_failure", "L4-L5", None, True)),
+])
+def test_report_wordings(text, fact):
+    assert fact in level_facts(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Fractured right L5 pedicle screw.",
+    "Backout of the left L4 pedicle screw.",
+    "Loosening of the bilateral S1 screws.",
+    "The L5 screws have backed out.",
+])
+def test_hardware_failure_wordings(text):
+    assert any(kind == "hardware_failure" and present for kind, _, _, present in level_facts(text))
+
+
+def test_a_bracket_reaches_only_inside_itself_in_notes_too():
+    assert "radiculopathy" in kinds("Left L5 radiculopathy (previously resolved with PT).")
+    assert "radiculopathy" not in kinds("History: (no radiculopathy).")

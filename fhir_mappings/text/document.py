@@ -432,11 +432,14 @@ class Document:
         """The trigger that decides the mention at [start, end), if any."""
         lo, hi = self.sentence(start, end)
         best, distance, negation, family = None, None, None, None
+        parenthesised = "(" in self.masked[lo:hi]
         for trigger in self._triggers_within(lo, hi):
             if trigger.category in ("pseudo", "end"):
                 continue
             if trigger.start < end and start < trigger.end:
                 continue     # part of the mention's own name
+            if parenthesised and not self._same_brackets(trigger, start, end, lo, hi):
+                continue
             label = _LABEL_COLON.match(self.masked, trigger.end, start) \
                 if trigger.category == "negated" and trigger.end <= start else None
             if (trigger.forward or label) and trigger.end <= start \
@@ -456,6 +459,16 @@ class Document:
         # A negation anywhere in reach outweighs a nearer history or hedge ("no prior fusion"); whose
         # finding it is outweighs when it happened ("father had a spinal tumor").
         return negation or family or best
+
+    def _same_brackets(self, trigger: Trigger, start: int, end: int, lo: int, hi: int) -> bool:
+        """A trigger inside brackets reaches only inside them: "Severe stenosis (previously moderate)" is
+        today's severe stenosis, the bracket's "previously" a comparison."""
+        masked = self.masked
+        opened = masked.rfind("(", lo, trigger.start)
+        if opened < 0 or masked.find(")", opened, trigger.start) >= 0:
+            return True      # the trigger is in no bracket
+        closed = masked.find(")", trigger.end, hi)
+        return opened < start and end <= (closed if closed >= 0 else hi)
 
     def assertion(self, start: int, end: int) -> str:
         key = (start, end)
