@@ -11,13 +11,14 @@ from .context import context_of
 from .finding import INDICATED, Finding, Point, point
 from .spec import COMPARISONS, Profile, RuleSpec
 
-# measurement name -> (threshold parameter, plane)
+# measurement name -> (threshold parameter, plane): the plane says which region a correction may span
+# (sagittal: sagittal_upper_level to S1; coronal: the curve's levels; thoracic: thoracic_region only).
 CHECKS = (
     ("pi_ll_mismatch", "pi_ll_mismatch_deg", "sagittal"),
     ("sagittal_vertical_axis", "sva_cm", "sagittal"),
     ("pelvic_tilt", "pelvic_tilt_deg", "sagittal"),
     ("cobb_angle", "cobb_deg", "coronal"),
-    ("thoracic_kyphosis", "thoracic_kyphosis_deg", "sagittal"),
+    ("thoracic_kyphosis", "thoracic_kyphosis_deg", "thoracic"),
 )
 LUMBAR = LevelRange(Vertebra.parse("T12"), Vertebra.parse("S1"))
 
@@ -72,6 +73,8 @@ def assess(facts: Facts, rule: RuleSpec) -> DeformityAssessment:
                 evidence.append(m.evidence)
                 if plane == "sagittal":
                     region.update(sagittal_region)
+                elif plane == "thoracic":
+                    region.update(LevelRange.parse(rule["thoracic_region"]).interspaces())
                 else:
                     spaces = [s for lvl in m.levels for s in lvl.interspaces()]
                     region.update(spaces or LUMBAR.interspaces())

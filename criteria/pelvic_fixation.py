@@ -28,7 +28,8 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
     counted = [point("construct", levels=format_interspaces(construct) or "none")]
     reasons = []
     if L5_S1 in construct:
-        if shape.meets:
+        if shape.meets and L5_S1 in shape.region:
+            # A deformity whose correction reaches the sacrum: a thoracic curve or kyphosis does not.
             reasons.append(point("pelvic-for-deformity"))
         if len(construct) >= rule["long_construct_interspaces"]:
             reasons.append(point("pelvic-long-construct", count=len(construct)))

@@ -492,6 +492,30 @@ def test_thoracic_curve_does_not_support_a_lumbar_osteotomy(order_sign):
     assert CPT  # the order carries CPT codes (build_charts' system), as EHRs send them
 
 
+def test_thoracic_kyphosis_supports_no_lumbar_osteotomy(order_sign):
+    """Thoracic kyphosis over 75 degrees is corrected in the thoracic spine (rules/deformity.yaml
+    thoracic_region): it meets the deformity threshold, but an L3 pedicle subtraction osteotomy with a
+    normal lumbar spine lies outside it. PI-LL 25 degrees (sagittal, T10 to S1) is the control."""
+    chart = Golden("thoracic-kyphosis", "1960-01-01").treated().mri("Thoracic kyphosis 82 degrees. Normal lumbar lordosis.")
+    result = answer(order_sign, chart, [chart.order("L3 pedicle subtraction osteotomy", ("22207",), "L3")])
+    assert {OST_OK, OST_NO} <= topics(result)
+    assert "lies outside the deformity" in card(result, OST_NO)
+    control = Golden("thoracic-kyphosis-control", "1960-01-01").treated().mri("PI-LL mismatch 25 degrees.")
+    assert OST_NO not in topics(answer(order_sign, control, [control.order("L3 pedicle subtraction osteotomy", ("22207",), "L3")]))
+
+
+@pytest.mark.parametrize("name, deformity, supported", [
+    ("curve", "Thoracic scoliosis T5-T11, Cobb angle 55 degrees.", False),   # a curve the construct does not reach
+    ("kyphosis", "Thoracic kyphosis 82 degrees.", False),
+    ("pi-ll", "PI-LL mismatch 25 degrees.", True),                           # sagittal: the correction reaches S1
+])
+def test_pelvic_fixation_needs_a_deformity_that_reaches_the_sacrum(order_sign, name, deformity, supported):
+    chart = Golden(f"pelvic-{name}", "1958-01-01").treated().mri(
+        f"Grade 2 anterolisthesis at L4-5 and L5-S1 with severe stenosis. {deformity}")
+    order = chart.order("TLIF L4-S1 with pelvic fixation", ("22633", "22634", "22848"), "L4-S1")
+    assert (PELVIC not in topics(answer(order_sign, chart, [order]))) is supported
+
+
 @pytest.mark.parametrize("days, counted", [
     (("2024-02-01", "2024-04-01", "2024-05-25"), True),     # four months of care inside the window
     (("2023-08-01", "2023-10-01", "2023-11-25"), False),    # the same, ending days after the window opens

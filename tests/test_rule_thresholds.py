@@ -76,7 +76,10 @@ def test_stenosis_alone_does_not_support_fusion(order_sign):
     ("Very subtle thoracolumbar dextroscoliotic curvature.", None, False),
 ])
 def test_deformity_thresholds(order_sign, conclusion, profile, indicated):
-    osteotomy = fhir.service_request("Posterior osteotomy L3", cpts=["22214"], body_site="L3")
+    # A thoracic kyphosis is corrected in the thoracic spine (deformity.yaml thoracic_region): its
+    # osteotomy is a thoracic one; the others' is at L3.
+    level, cpt = ("T8", "22212") if conclusion.startswith("Thoracic kyphosis") else ("L3", "22214")
+    osteotomy = fhir.service_request(f"Posterior osteotomy {level}", cpts=[cpt], body_site=level)
     chart = [fhir.report("XR standing full-length spine", conclusion, "2025-05-01")]
     found = topics(ask(order_sign, [osteotomy], chart, profile))
     assert ("osteotomy-indicated" in found) is indicated
