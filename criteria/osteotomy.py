@@ -6,7 +6,7 @@ from terminology.levels import format_interspaces
 
 from . import deformity
 from .context import context_of
-from .finding import MET, NOT_MET, Finding, point
+from .finding import MET, NEEDS_DOCUMENTATION, NOT_MET, Finding, point
 from .spec import Profile
 
 OSTEOTOMY_CLASSES = ("osteotomy_posterior", "osteotomy_three_column", "osteotomy_anterior")
@@ -14,10 +14,15 @@ OSTEOTOMY_CLASSES = ("osteotomy_posterior", "osteotomy_three_column", "osteotomy
 
 def _outside(orders, region) -> tuple[str, ...]:
     """Osteotomy levels outside the region of the deformity that meets a threshold (a thoracic curve
-    supports no lumbar osteotomy). An osteotomy written without levels cannot be placed: not judged here."""
+    supports no lumbar osteotomy). An osteotomy written without levels cannot be placed (_unplaced)."""
     inside = {v.index for s in region for v in (s.upper, s.lower)}
     return tuple(str(level) for o in orders for p in o.of_class(*OSTEOTOMY_CLASSES) for level in p.levels
                  if any(v.index not in inside for v in level.vertebrae()))
+
+
+def _unplaced(orders) -> bool:
+    """An ordered osteotomy with no level written (order text, body site or note)."""
+    return any(not p.levels for o in orders for p in o.of_class(*OSTEOTOMY_CLASSES))
 
 
 def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
@@ -38,6 +43,12 @@ def evaluate(facts: Facts, profile: Profile) -> list[Finding]:
         missing = (point("osteotomy-outside-deformity", levels=", ".join(outside), region=region),)
         return [Finding(merged, NOT_MET, orders, result.evidence, counted, missing,
                         deformity.thresholds(deformity_rule), classes=classes)]
+    if result.meets and _unplaced(orders):
+        # Whether it lies in the deformity cannot be checked: never "met" unchecked (the contract).
+        region = format_interspaces(sorted(result.region)) or "none"
+        return [Finding(merged, NEEDS_DOCUMENTATION, orders, result.evidence, counted,
+                        (point("osteotomy-level-missing", region=region),), deformity.thresholds(deformity_rule),
+                        classes=classes)]
     if result.meets:
         return [Finding(merged, MET, orders, result.evidence, counted, (), deformity.thresholds(deformity_rule),
                         classes=classes)]

@@ -504,6 +504,17 @@ def test_thoracic_kyphosis_supports_no_lumbar_osteotomy(order_sign):
     assert OST_NO not in topics(answer(order_sign, control, [control.order("L3 pedicle subtraction osteotomy", ("22207",), "L3")]))
 
 
+def test_an_osteotomy_without_a_level_needs_documentation(order_sign):
+    """A deformity that meets the threshold, and an osteotomy ordered with no level: whether it lies in the
+    deformity cannot be checked, so it is never "criteria met" (the contract's determinations)."""
+    chart = Golden("osteotomy-no-level", "1960-01-01").treated().mri("PI-LL mismatch 25 degrees.")
+    result = answer(order_sign, chart, [chart.order("Pedicle subtraction osteotomy", ("22207",), None)])
+    assert OST_NO in topics(result) and MET not in topics(result)
+    assert "level is not documented" in card(result, OST_NO)
+    placed = Golden("osteotomy-level", "1960-01-01").treated().mri("PI-LL mismatch 25 degrees.")
+    assert OST_NO not in topics(answer(order_sign, placed, [placed.order("L3 pedicle subtraction osteotomy", ("22207",), "L3")]))
+
+
 @pytest.mark.parametrize("name, deformity, supported", [
     ("curve", "Thoracic scoliosis T5-T11, Cobb angle 55 degrees.", False),   # a curve the construct does not reach
     ("kyphosis", "Thoracic kyphosis 82 degrees.", False),
