@@ -5,16 +5,20 @@ an order we cannot read is the client's error, not a silent 'no cards'.
 """
 from __future__ import annotations
 
+import re
+
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from terminology import cpt, levels
 from terminology.conservative_care import procedure_classes_in_text
+from terminology.phrases import phrase_regex
 from terminology.systems import CPT
 
 from .dates import parse_date
 from .facts import Order, OrderedProcedure
 from .resources import codings, concept_texts, note_texts, reference
+from .text.rules import load_text_data
 
 # Procedures that share levels with the construct they belong to.
 FAMILY = {
@@ -59,6 +63,10 @@ def _cpt_codes(resource: dict) -> list[cpt.CptCode]:
     return found
 
 
+_PRIOR = re.compile(rf"(?<![A-Za-z0-9/])(?:{'|'.join(sorted((phrase_regex(w) for w in load_text_data('order_words.yaml')['prior_levels']), key=len, reverse=True))})\s+\Z",
+                    re.IGNORECASE)
+
+
 def _levels_by_family(texts: list[str], families: set[str]) -> dict[str | None, list]:
     """Each level mention goes to the nearest procedure phrase in the same text;
     mentions in a text that names no procedure (bodySite 'L4-L5') go to key None."""
@@ -67,6 +75,8 @@ def _levels_by_family(texts: list[str], families: set[str]) -> dict[str | None, 
         phrases = [(FAMILY.get(cls), m) for cls, m in procedure_classes_in_text(text)]
         phrases = [(fam, m) for fam, m in phrases if fam in families] or []
         for mention in levels.find_levels(text):
+            if _PRIOR.search(text, max(0, mention.start - 30), mention.start):
+                continue     # the levels of what was done before ("exploration of prior L4-L5 fusion")
             family = None
             if phrases:
                 def distance(item):

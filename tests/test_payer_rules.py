@@ -504,6 +504,16 @@ def test_thoracic_kyphosis_supports_no_lumbar_osteotomy(order_sign):
     assert OST_NO not in topics(answer(order_sign, control, [control.order("L3 pedicle subtraction osteotomy", ("22207",), "L3")]))
 
 
+def test_a_prior_fusion_named_in_the_order_is_not_an_ordered_level(order_sign):
+    """"TLIF L3-L4 with exploration of prior L4-L5 fusion": L4-L5 is what was done before
+    (order_words.yaml prior_levels), not a level to fuse and to support."""
+    chart = Golden("prior-level-in-order").treated().mri("Grade 2 anterolisthesis at L3-4 with severe stenosis.")
+    order = chart.order("TLIF L3-L4 with exploration of prior L4-L5 fusion", ("22633", "22830"), "L3-L4")
+    assert LEVEL not in topics(answer(order_sign, chart, [order]))
+    unsupported = chart.order("TLIF L3-L4 and L4-L5", ("22633", "22634"), "L3-L5")
+    assert LEVEL in topics(answer(order_sign, chart, [unsupported]))
+
+
 def test_an_osteotomy_without_a_level_needs_documentation(order_sign):
     """A deformity that meets the threshold, and an osteotomy ordered with no level: whether it lies in the
     deformity cannot be checked, so it is never "criteria met" (the contract's determinations)."""
