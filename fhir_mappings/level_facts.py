@@ -433,8 +433,13 @@ class _Reading:
                     lo = max(lo, other.end)
             found = list(pattern.finditer(self.folded, lo, level.start))
             if found:
-                return read(found[-1])
+                coordinated = self._coordinated_grades(phrase, pattern) if lo == phrase[0] else []
+                return max((read(m) for m in coordinated + found), key=_grade_rank) if coordinated else read(found[-1])
         found = list(pattern.finditer(self.folded, phrase[0], mention.start))
+        coordinated = self._coordinated_grades(phrase, pattern)
+        if coordinated:
+            # "Severe left and mild right foraminal narrowing": the grades of one finding, the worst kept.
+            return max((read(m) for m in coordinated + found), key=_grade_rank)
         if found:
             return read(found[-1])
         anchors = [(mention.end, phrase[1])]
@@ -453,6 +458,23 @@ class _Reading:
             if after and not self.folded[after.end():hi].strip(" \t,"):
                 return read(after)
         return _Detail()
+
+    def _coordinated_grades(self, phrase: tuple[int, int], pattern: re.Pattern) -> list[re.Match]:
+        """Grades in the phrases right before this one that hold nothing else of note (no finding, no
+        level: "Severe left | and mild right foraminal narrowing"), back to one that does."""
+        phrases = self.phrases(self.clause(*phrase))
+        k = next((i for i, p in enumerate(phrases) if p == phrase), None)
+        found: list[re.Match] = []
+        while k:
+            k -= 1
+            lo, hi = phrases[k]
+            if self._within((lo, hi), self.mentions) or self._within((lo, hi), self.levels):
+                break
+            grades = list(pattern.finditer(self.folded, lo, hi))
+            if not grades:
+                break
+            found = grades + found
+        return found
 
     def nearest_number(self, patterns: tuple[re.Pattern, ...], anchor: tuple[int, int]) -> float | None:
         """The number of the first pattern that has one in the clause, nearest to anchor."""
@@ -790,6 +812,13 @@ def _order(resource: dict) -> list[_Statement]:
 
 
 # --- statements -> facts ---------------------------------------------------------------------------
+
+def _grade_rank(detail: _Detail) -> int:
+    """How severe a grade read for one finding is (a stenosis grade or a listhesis grade)."""
+    if detail.severity in STENOSIS_ORDER:
+        return STENOSIS_ORDER.index(detail.severity)
+    return int(detail.severity) if detail.severity and detail.severity.isdigit() else 0
+
 
 def _strength(statement: _Statement) -> tuple:
     """How much a statement says, for keeping one per (kind, interspace, present) in a resource."""

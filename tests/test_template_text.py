@@ -479,6 +479,10 @@ def level_facts(text: str) -> list[tuple[str, str, str | None, bool]]:
      ("stenosis", "L5-S1", "moderate", True)),
     # hardware failure as radiologists word it
     ("Broken right rod at L4-5.", ("hardware_failure", "L4-L5", None, True)),
+    # two sides graded before one finding: the worse is the level's
+    ("L4-5: Severe left and mild right foraminal narrowing.", ("stenosis", "L4-L5", "severe", True)),
+    ("Severe left and moderate right foraminal stenosis at L4-5.", ("stenosis", "L4-L5", "severe", True)),
+    ("Mild left and severe right foraminal stenosis at L4-5.", ("stenosis", "L4-L5", "severe", True)),
 ])
 def test_report_wordings(text, fact):
     assert fact in level_facts(text)
