@@ -56,7 +56,8 @@ DESCRIPTION_LIMIT = 96   # its description: the words around the finding, as a c
 # --- text structure ------------------------------------------------------------------------------
 
 _HEADING_COLON = re.compile(r"\s*:")
-_APPOSITIVE_COMMA = re.compile(r"[ \t]*,[ \t]*")
+_APPOSITIVE_COMMA = re.compile(r"[ \t]*[,:][ \t]*(?:(?:now|currently|today)[ \t]+)?")
+_CLOSES = re.compile(r"[ \t]*(?:\([^()]*\))?[ \t]*(?:[.;,\n]|\Z)")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 # Kinds whose history is the point: a fusion done years ago is still there.
 HISTORY_KINDS = frozenset({"prior_fusion"})
@@ -450,12 +451,13 @@ class _Reading:
             after = pattern.match(self.folded, link.end(), limit) if link else None
             if after:
                 return read(after)
-        # A grade standing alone after a comma, closing the clause: "L4-5 stenosis, moderate."
-        hi = self.clause(mention.start, mention.end)[1]
+        # A grade standing alone after a comma or a colon, closing its clause: "L4-5 stenosis, moderate.",
+        # "Canal stenosis: moderate.", "Stenosis has progressed, now severe (previously moderate)."
+        hi = self.bounds.sentence(mention.start, mention.end)[1]
         for _, limit in anchors:
             comma = _APPOSITIVE_COMMA.match(self.folded, limit, hi)
             after = pattern.match(self.folded, comma.end(), hi) if comma else None
-            if after and not self.folded[after.end():hi].strip(" \t,"):
+            if after and _CLOSES.match(self.folded, after.end(), hi):
                 return read(after)
         return _Detail()
 

@@ -483,6 +483,11 @@ def level_facts(text: str) -> list[tuple[str, str, str | None, bool]]:
     ("L4-5: Severe left and mild right foraminal narrowing.", ("stenosis", "L4-L5", "severe", True)),
     ("Severe left and moderate right foraminal stenosis at L4-5.", ("stenosis", "L4-L5", "severe", True)),
     ("Mild left and severe right foraminal stenosis at L4-5.", ("stenosis", "L4-L5", "severe", True)),
+    # a grade after the finding's colon, or "now" after a comma
+    ("L4-5: Canal stenosis: moderate.", ("stenosis", "L4-L5", "moderate", True)),
+    ("L4-5 central canal stenosis: severe (previously moderate).", ("stenosis", "L4-L5", "severe", True)),
+    ("L4-5: Stenosis has progressed, now severe.", ("stenosis", "L4-L5", "severe", True)),
+    ("L4-5: Anterolisthesis, now grade 2.", ("spondylolisthesis", "L4-L5", "2", True)),
 ])
 def test_report_wordings(text, fact):
     assert fact in level_facts(text)
