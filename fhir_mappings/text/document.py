@@ -11,10 +11,12 @@ How a mention's assertion is decided:
    (";", ":"), a termination for every category ("but", "however", "now") or for its own
    category stands between them; a backward trigger after it reaches it the same way, over at
    most BACKWARD_WORDS words. A trigger overlapping the mention is part of its name
-   ("non-union") and reaches nothing.
-3. A negation that reaches the mention decides ("no prior fusion"), then a relative ("father had
-   a spinal tumor"), else the nearest trigger; none: the section's default (an
-   INDICATION or PLAN asserts no finding; FAMILY HISTORY is family's), else present.
+   ("non-union") and reaches nothing; a trigger in brackets reaches only inside them; a denial
+   written as a label ("Denies: ...") reaches across its own colon.
+3. A label's value that denies the mention ("Weakness: No") or an unticked box before it
+   ("[ ] weakness") decides first; then a negation that reaches the mention ("no prior fusion"),
+   then a relative ("father had a spinal tumor"), else the nearest trigger; none: the section's
+   default (an INDICATION or PLAN asserts no finding; FAMILY HISTORY is family's), else present.
 """
 from __future__ import annotations
 
