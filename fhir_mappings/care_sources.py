@@ -61,6 +61,13 @@ def care_sources_of(resource: dict, medications: Mapping[str, dict] | None = Non
     return []
 
 
+def _status(resource: dict) -> str | None:
+    """The resource's status when it is a code (a string): a malformed one matches no status list, and is
+    never looked up in a set (a dict there is a TypeError, a client's bad data a 500)."""
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
+
+
 def _kind_names(kind: str) -> str:
     return next((k.title for k in care_kinds() if k.name == kind), kind.replace("_", " "))
 
@@ -107,7 +114,7 @@ def _pt_marker(resource: dict) -> tuple[str, str] | None:
 
 def _encounter(resource: dict) -> list[CareEpisode]:
     vocabulary = encounter_vocabulary()
-    if resource.get("status") not in vocabulary.statuses or _encounter_class(resource).lower() not in vocabulary.ambulatory:
+    if _status(resource) not in vocabulary.statuses or _encounter_class(resource).lower() not in vocabulary.ambulatory:
         return []
     marker = _pt_marker(resource)
     if marker is None:
@@ -136,7 +143,7 @@ def _line_dates(item: dict, claim: dict) -> tuple[date | None, date | None]:
 
 def _claim_lines(resource: dict) -> list[CareEpisode]:
     spec = sources()["claims"]
-    if resource.get("status") not in spec["statuses"] or resource.get("outcome") in spec["outcomes_not_paid"]:
+    if _status(resource) not in spec["statuses"] or resource.get("outcome") in spec["outcomes_not_paid"]:
         return []
     episodes = []
     for index, item in enumerate(array(resource.get("item"))):
@@ -195,7 +202,7 @@ def _is_form(resource: dict, form: dict) -> bool:
 
 def _pt_course_answers(resource: dict) -> list[CareEpisode]:
     form = questionnaire("spine-pt-course")
-    if resource.get("status") not in ("completed", "amended") or not _is_form(resource, form):
+    if _status(resource) not in ("completed", "amended") or not _is_form(resource, form):
         return []
     found: dict[str, object] = {}
     _answers(resource.get("item"), found)
@@ -259,7 +266,7 @@ _NOT_TAKEN = frozenset({"not-taken", "intended", "on-hold", "stopped-before-star
 def medication_episode(resource: dict, medications: Mapping[str, dict]) -> CareEpisode | None:
     """A medication trial: RxNorm ingredient class where coded, else the class its name says;
     other pain medication named in conservative-care vocabulary counts without a class."""
-    if resource.get("status") in _NOT_TAKEN:
+    if _status(resource) in _NOT_TAKEN:
         return None
     medication, where = _medication_of(resource, medications)
     names = _medication_names(resource, medication)
@@ -292,7 +299,7 @@ def medication_episode(resource: dict, medications: Mapping[str, dict]) -> CareE
 
 # -- completed orders ----------------------------------------------------------------------------
 def _completed_request(resource: dict) -> list[CareEpisode]:
-    if resource.get("status") not in sources()["service_request"]["statuses"]:
+    if _status(resource) not in sources()["service_request"]["statuses"]:
         return []
     kind = None
     for system, code in codings(resource, "code"):

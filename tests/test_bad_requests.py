@@ -122,3 +122,24 @@ def test_request_with_extra_unknown_fields_is_accepted(order_sign):
     body["somethingNew"] = {"a": 1}
     answer = order_sign(body)
     assert isinstance(answer["cards"], list)
+
+
+@pytest.mark.parametrize("resource", [
+    {"resourceType": "MedicationRequest", "id": "bad-med", "status": {"code": "active"}, "intent": "order",
+     "subject": {"reference": "Patient/pat-1"}, "authoredOn": "2025-01-02", "medicationCodeableConcept": {"text": "meloxicam"}},
+    {"resourceType": "Encounter", "id": "bad-enc", "status": ["finished"], "class": {"code": "AMB"},
+     "subject": {"reference": "Patient/pat-1"}, "type": [{"text": "PT Visit"}], "period": {"start": "2025-01-02"}},
+    {"resourceType": "ExplanationOfBenefit", "id": "bad-eob", "status": {"x": 1}, "patient": {"reference": "Patient/pat-1"},
+     "outcome": {"x": 1}, "item": [{"sequence": 1, "servicedDate": "2025-01-02",
+                                    "productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "97110"}]}}]},
+    {"resourceType": "QuestionnaireResponse", "id": "bad-qr", "status": 7, "subject": {"reference": "Patient/pat-1"}},
+    {"resourceType": "ServiceRequest", "id": "bad-sr", "status": {"completed": True}, "intent": "order",
+     "subject": {"reference": "Patient/pat-1"}, "code": {"text": "Physical therapy"}},
+])
+def test_a_care_record_with_a_malformed_status_is_skipped_not_a_500(order_sign, resource):
+    """A status that is not a code (a hypothesis-made request found a dict looked up in a set of statuses):
+    the record states no care; the answer is the chart's without it."""
+    chart = [resource, fhir.report("MRI lumbar spine", "Grade 2 anterolisthesis at L4-5.", "2025-05-01")]
+    order = fhir.service_request("TLIF L4-L5", cpts=["22633"], body_site="L4-L5")
+    answer = order_sign(fhir.make_request([order], chart))
+    assert answer["cards"]
