@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from terminology.conservative_care import care_kind_of_cpt, care_kinds_in_text
-from terminology.phrases import compile_phrases, phrase_regex
+from terminology.phrases import compile_phrases
 from terminology.systems import CPT
 
 from .care_sources import SOURCE_TYPES, care_sources_of, medication_index
@@ -42,17 +42,13 @@ def _coded_kind(resource: dict) -> str | None:
 _DONE = ("present", "historical")
 
 
-def _plan_pattern(phrases, words: str) -> re.Pattern:
-    alternation = "|".join(sorted((phrase_regex(p) for p in phrases), key=len, reverse=True))
-    return re.compile(words.format(alternation), re.IGNORECASE)
-
-
 _PLANS = load_text_data("care_plans.yaml")
 # A cue, then at most two words, ending where the mention starts (searched up to it).
-_PLANNED_BEFORE = _plan_pattern(_PLANS["before"], r"(?<![a-z0-9])(?:{})(?:[ \t]+[a-z][\w/-]*){{0,2}}[ \t]+\Z")
+_PLANNED_BEFORE = re.compile(rf"{compile_phrases(_PLANS['before']).pattern}(?:[ \t]+[a-z][\w/-]*){{0,2}}[ \t]+\Z",
+                             re.IGNORECASE)
 # Where the mention ends: its dates or "on"/"for"/"was"/"is", then a cue.
-_PLANNED_AFTER = _plan_pattern(_PLANS["after"], r"(?:[ \t,]+(?:on|for|in|was|is|were|has\s+been|been|[\d/.-]+))*"
-                                                r"[ \t,]+(?:{})(?![a-z0-9])")
+_PLANNED_AFTER = re.compile(r"(?:[ \t,]+(?:on|for|in|was|is|were|has\s+been|been|[\d/.-]+))*"
+                            rf"[ \t,]+{compile_phrases(_PLANS['after']).pattern}", re.IGNORECASE)
 
 
 _DONE_IN_SENTENCE = compile_phrases(_PLANS["done"])

@@ -435,12 +435,12 @@ class _Reading:
             found = list(pattern.finditer(self.folded, lo, level.start))
             if found:
                 coordinated = self._coordinated_grades(phrase, pattern) if lo == phrase[0] else []
-                return max((read(m) for m in coordinated + found), key=_grade_rank) if coordinated else read(found[-1])
+                return _worst(read, coordinated + found) if coordinated else read(found[-1])
         found = list(pattern.finditer(self.folded, phrase[0], mention.start))
         coordinated = self._coordinated_grades(phrase, pattern)
         if coordinated:
             # "Severe left and mild right foraminal narrowing": the grades of one finding, the worst kept.
-            return max((read(m) for m in coordinated + found), key=_grade_rank)
+            return _worst(read, coordinated + found)
         if found:
             return read(found[-1])
         anchors = [(mention.end, phrase[1])]
@@ -815,19 +815,22 @@ def _order(resource: dict) -> list[_Statement]:
 
 # --- statements -> facts ---------------------------------------------------------------------------
 
-def _grade_rank(detail: _Detail) -> int:
-    """How severe a grade read for one finding is (a stenosis grade or a listhesis grade)."""
-    if detail.severity in STENOSIS_ORDER:
-        return STENOSIS_ORDER.index(detail.severity)
-    return int(detail.severity) if detail.severity and detail.severity.isdigit() else 0
+def _grade_rank(severity: str | None) -> int:
+    """How severe a grade is: a stenosis grade by STENOSIS_ORDER, a listhesis grade by its number."""
+    if severity in STENOSIS_ORDER:
+        return STENOSIS_ORDER.index(severity)
+    return int(severity) if severity and severity.isdigit() else 0
+
+
+def _worst(read: Callable[[re.Match], _Detail], matches: list[re.Match]) -> _Detail:
+    """The most severe of the grades read for one finding."""
+    return max((read(m) for m in matches), key=lambda detail: _grade_rank(detail.severity))
 
 
 def _strength(statement: _Statement) -> tuple:
     """How much a statement says, for keeping one per (kind, interspace, present) in a resource."""
-    if statement.kind == "stenosis":
-        rank = STENOSIS_ORDER.index(statement.severity) if statement.severity in STENOSIS_ORDER else 0
-    elif statement.kind == "spondylolisthesis":
-        rank = int(statement.severity) if statement.severity else 0
+    if statement.kind in ("stenosis", "spondylolisthesis"):
+        rank = _grade_rank(statement.severity)
     elif statement.kind == "deformity":
         rank = 0 if statement.severity == "subtle" else 1
     else:

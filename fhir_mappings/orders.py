@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from terminology import cpt, levels
 from terminology.conservative_care import procedure_classes_in_text
-from terminology.phrases import phrase_regex
+from terminology.phrases import compile_phrases
 from terminology.systems import CPT
 
 from .dates import parse_date
@@ -63,7 +63,8 @@ def _cpt_codes(resource: dict) -> list[cpt.CptCode]:
     return found
 
 
-_PRIOR = re.compile(rf"(?<![A-Za-z0-9/])(?:{'|'.join(sorted((phrase_regex(w) for w in load_text_data('order_words.yaml')['prior_levels']), key=len, reverse=True))})\s+\Z",
+# A prior-level word right before a level ("prior L4-L5", "s/p L5-S1"), not inside a token ("a/prior").
+_PRIOR = re.compile(rf"(?<!/){compile_phrases(load_text_data('order_words.yaml')['prior_levels']).pattern}\s+\Z",
                     re.IGNORECASE)
 
 

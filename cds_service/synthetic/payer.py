@@ -57,6 +57,9 @@ def coverage(resource: dict, payer_id: str) -> dict:
                                             "code": "group"}]}, "value": "SYN-GROUP-1", "name": "Synthetic Group"}]}
 
 
+FILL_DAYS = 30     # the days' supply of each pharmacy claim (its quantity and dayssupply)
+
+
 class _Payer:
     def __init__(self, orders: list[dict], chart: list[dict]):
         self.chart = chart
@@ -78,7 +81,7 @@ class _Payer:
         for n, (system, code, display, day) in enumerate(lines, 1):
             item = {"sequence": n, "productOrService": {"coding": [{"system": system, "code": code, "display": display}],
                                                         "text": display},
-                    "servicedDate": day, "quantity": {"value": 30 if pharmacy else 1},
+                    "servicedDate": day, "quantity": {"value": FILL_DAYS if pharmacy else 1},
                     "adjudication": [_amount("submitted", 120.0), _amount("benefit", 90.0),
                                      {"category": {"coding": [{"system": _C4BB + "C4BBPayerAdjudicationStatus",
                                                                "code": "innetwork"}]}}]}
@@ -94,7 +97,7 @@ class _Payer:
         if pharmacy:
             supporting.append({"sequence": 2, "category": {"coding": [{"system": _C4BB + "C4BBSupportingInfoType",
                                                                        "code": "dayssupply"}]},
-                               "valueQuantity": {"value": 30}})
+                               "valueQuantity": {"value": FILL_DAYS}})
         resource = {
             "resourceType": "ExplanationOfBenefit", "id": rid,
             "meta": _profile("C4BB-ExplanationOfBenefit-Pharmacy" if pharmacy
@@ -171,9 +174,6 @@ class _Payer:
                  "code": {"text": title}, "subject": resource["subject"], "effectiveDateTime": day,
                  "issued": f"{day}T18:00:00Z",
                  "presentedForm": [{"contentType": "text/plain; charset=utf-8", "data": d.b64(body), "title": title}]}]
-
-
-FILL_DAYS = 30     # the days' supply of each pharmacy claim (eob: quantity 30, dayssupply 30)
 
 
 def _amount(category: str, value: float) -> dict:

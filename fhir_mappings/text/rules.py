@@ -150,12 +150,10 @@ def label_rules() -> LabelRules:
     """context.yaml label_values: "Weakness: No", "numbness - denies", "Tobacco: never". The value follows
     the mention's colon or dash and ends its clause (a comma, ".", ";", ")", a line's end)."""
     data = _load("context.yaml")
-    values = _phrases(data["label_values"]["negated"], "context.yaml label_values")
-    words = "|".join(sorted((r"[\s\-]+".join(map(re.escape, phrase_key(v).split())) for v in values), key=len, reverse=True))
-    qualifiers = "|".join(sorted(map(re.escape, _phrases(data["box_qualifiers"], "context.yaml box_qualifiers")),
-                                 key=len, reverse=True))
-    return LabelRules(re.compile(rf"[ \t]*(?::|-{{1,2}}|=)[ \t]*(?:{words})[ \t]*(?=[.,;)\n]|\Z)", re.IGNORECASE),
-                      re.compile(rf"(?:\[ ?\]|\u2610|\u25a1)[ \t]*(?:(?:{qualifiers})[ \t]+){{0,3}}\Z", re.IGNORECASE))
+    values = compile_phrases(_phrases(data["label_values"]["negated"], "context.yaml label_values")).pattern
+    qualifiers = compile_phrases(_phrases(data["box_qualifiers"], "context.yaml box_qualifiers")).pattern
+    return LabelRules(re.compile(rf"[ \t]*(?::|-{{1,2}}|=)[ \t]*{values}[ \t]*(?=[.,;)\n]|\Z)", re.IGNORECASE),
+                      re.compile(rf"(?:\[ ?\]|\u2610|\u25a1)[ \t]*(?:{qualifiers}[ \t]+){{0,3}}\Z", re.IGNORECASE))
 
 
 @dataclass(frozen=True)
